@@ -1,0 +1,15 @@
+"""Command-line interface (typer). Each command lives in its own module of this package."""
+
+from __future__ import annotations
+
+from ._app import app
+from . import fit as _fit  # noqa: F401  (registers commands)
+from . import demo as _demo  # noqa: F401
+
+
+def main() -> None:
+    """Entry point of the ``emergence`` console script."""
+    app()
+
+
+__all__ = ["app", "main"]

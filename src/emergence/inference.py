@@ -1,0 +1,162 @@
+"""Inference: sample a built model with a chosen backend, and diagnose the draws.
+
+The fast path compiles a model once (:class:`CompiledSampler`) and re-samples it with new data
+(``nutpie``'s ``with_data``): leave-one-scale-out refits and design simulations swap data instead
+of recompiling (about 0.2 s instead of 5-15 s per refit).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .config import Config
+from .errors import ConvergenceWarning
+
+#: sample_stats variables and their meaning, for the report and the summary.
+DIAGNOSTIC_HELP = (
+    "Try more tuning (tune=2000) and a higher target_accept (0.95-0.99); check the data of the "
+    "failing series (a series with no scale in its rise, or non-monotone scores, mixes slowly); "
+    "parametrization='noncentered' can help when each series has few items."
+)
+
+
+@dataclass
+class Timing:
+    """Wall times in seconds of the last compile and sampling."""
+
+    compile: float = 0.0
+    sample: float = 0.0
+
+
+class CompiledSampler:
+    """A model compiled once, sampled many times with swapped data.
+
+    Parameters
+    ----------
+    model : pymc.Model
+        The built model; its ``pm.Data`` containers can be replaced by :meth:`sample`.
+    config : Config
+        Sampler, draws, tune, chains, target_accept.
+    """
+
+    def __init__(self, model: Any, config: Config) -> None:
+        self.model = model
+        self.config = config
+        self.timing = Timing()
+        t0 = time.perf_counter()
+        self._compiled = None
+        if config.sampler == "nutpie":
+            import nutpie
+
+            self._compiled = nutpie.compile_pymc_model(model)
+        self.timing.compile = time.perf_counter() - t0
+
+    def sample(self, data: dict[str, np.ndarray] | None = None, seed: int | None = None,
+               progress: bool | None = None) -> Any:
+        """Draw from the posterior, optionally with new data; return an arviz DataTree."""
+        cfg = self.config
+        seed = cfg.seed if seed is None else seed
+        progress = cfg.progress if progress is None else progress
+        t0 = time.perf_counter()
+        if cfg.sampler == "nutpie":
+            import nutpie
+
+            compiled = self._compiled.with_data(**data) if data else self._compiled
+            tree = nutpie.sample(
+                compiled, draws=cfg.draws, tune=cfg.tune, chains=cfg.chains, seed=int(seed),
+                progress_bar=progress, target_accept=cfg.target_accept, save_warmup=False,
+                cores=min(cfg.chains, os.cpu_count() or 1),
+            )
+        else:
+            import pymc as pm
+
+            with self.model:
+                if data:
+                    pm.set_data(data)
+                if cfg.sampler == "numpyro":
+                    os.environ.setdefault(
+                        "XLA_FLAGS", f"--xla_force_host_platform_device_count={cfg.chains}"
+                    )
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", message=".*run at least 4 chains.*")
+                    warnings.filterwarnings("ignore", message=".*rhat statistic.*")
+                    warnings.filterwarnings("ignore", message=".*effective sample size.*")
+                    tree = pm.sample(
+                        draws=cfg.draws, tune=cfg.tune, chains=cfg.chains,
+                        cores=min(cfg.chains, os.cpu_count() or 1), random_seed=int(seed),
+                        progressbar=progress, nuts_sampler=cfg.sampler,
+                        nuts={"target_accept": cfg.target_accept},
+                        compute_convergence_checks=False, quiet=not progress,
+                    )
+        self.timing.sample = time.perf_counter() - t0
+        return tree
+
+
+def diagnostics(tree: Any, var_names: list[str], dim: str = "series") -> tuple[pd.DataFrame, dict]:
+    """R-hat, bulk/tail ESS per series (worst over ``var_names``) and overall.
+
+    Returns
+    -------
+    per_series : pandas.DataFrame
+        Indexed by position along ``dim``: ``rhat_max``, ``ess_bulk_min``, ``ess_tail_min``.
+    overall : dict
+        Worst values over every variable, number of divergences, draws and chains.
+    """
+    import arviz as az
+
+    post = tree["posterior"]
+    names = [v for v in var_names if v in post]
+    rhat = _group(az.rhat(tree, var_names=names)) if names else None
+    ess_b = _group(az.ess(tree, var_names=names, method="bulk")) if names else None
+    ess_t = _group(az.ess(tree, var_names=names, method="tail")) if names else None
+    n = post.sizes.get(dim, 0)
+    per = pd.DataFrame({"rhat_max": np.full(n, np.nan), "ess_bulk_min": np.full(n, np.inf),
+                        "ess_tail_min": np.full(n, np.inf)})
+    overall = {"rhat_max": 1.0, "ess_bulk_min": np.inf, "ess_tail_min": np.inf}
+    for v in names:
+        r, eb, et = (np.asarray(d[v].values, dtype=float) for d in (rhat, ess_b, ess_t))
+        overall["rhat_max"] = float(np.nanmax([overall["rhat_max"], np.nanmax(r)]))
+        overall["ess_bulk_min"] = float(min(overall["ess_bulk_min"], np.nanmin(eb)))
+        overall["ess_tail_min"] = float(min(overall["ess_tail_min"], np.nanmin(et)))
+        dims = post[v].dims[2:]
+        if dims == (dim,):
+            per["rhat_max"] = np.fmax(per["rhat_max"].to_numpy(), r)
+            per["ess_bulk_min"] = np.fmin(per["ess_bulk_min"].to_numpy(), eb)
+            per["ess_tail_min"] = np.fmin(per["ess_tail_min"].to_numpy(), et)
+    div = tree["sample_stats"]["diverging"].values if "sample_stats" in tree.children else None
+    overall["divergences"] = int(np.sum(div)) if div is not None else 0
+    overall["chains"] = int(post.sizes["chain"])
+    overall["draws"] = int(post.sizes["draw"])
+    return per, overall
+
+
+def _group(result: Any, name: str = "posterior") -> Any:
+    """arviz returns the group node itself when the tree has one group; normalise to it."""
+    if hasattr(result, "children") and name in result.children:
+        return result[name]
+    return result
+
+
+def check_diagnostics(overall: dict, config: Config, what: str = "fit") -> list[str]:
+    """Return human-readable failures (empty list when all pass) and warn once if any fail."""
+    fails = []
+    if overall["rhat_max"] > config.rhat_max:
+        fails.append(f"R-hat {overall['rhat_max']:.3f} > {config.rhat_max}")
+    if overall["ess_bulk_min"] < config.ess_min:
+        fails.append(f"bulk ESS {overall['ess_bulk_min']:.0f} < {config.ess_min:.0f}")
+    if overall.get("divergences", 0) > 0:
+        fails.append(f"{overall['divergences']} divergent transitions")
+    if fails:
+        warnings.warn(
+            f"MCMC diagnostics of the {what} failed ({'; '.join(fails)}); its numbers are not "
+            f"trustworthy and no verdict is given. {DIAGNOSTIC_HELP}",
+            ConvergenceWarning, stacklevel=3,
+        )
+    return fails

@@ -1,0 +1,155 @@
+"""Plots: matplotlib functions that only read results (``ax=`` in, figure out).
+
+Nothing here fits or changes a result: posterior curves come from :meth:`emergence.Fit.curve`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .results import Fit
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
+        try:
+            import matplotlib.pyplot as plt  # noqa: F401
+        except Exception:  # pragma: no cover - headless fallbacks
+            matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def binomial_interval(k: np.ndarray, n: np.ndarray, level: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
+    """Jeffreys interval for a binomial proportion (``k`` successes of ``n``)."""
+    from scipy.stats import beta
+
+    a = (1 - level) / 2
+    lo = np.where(k > 0, beta.ppf(a, k + 0.5, n - k + 0.5), 0.0)
+    hi = np.where(k < n, beta.ppf(1 - a, k + 0.5, n - k + 0.5), 1.0)
+    return lo, hi
+
+
+def plot_curve(fit: Fit, series: int | str, *, ax: Any = None, n_grid: int = 120,
+               bands: Sequence[float] = (0.5, 0.9), show_sharp: bool = True) -> Any:
+    """Data and posterior curve of one series: median and central bands (50 % and 90 %).
+
+    Parameters
+    ----------
+    fit : Fit
+        A fitted model.
+    series : int or str
+        Position in ``fit.series`` or its label.
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure is made when omitted.
+    n_grid : int
+        Points on the scale grid.
+    bands : sequence of float
+        Central posterior bands to shade.
+    show_sharp : bool
+        Write the width median and P(sharp) in the title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    plt = _plt()
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(4.2, 3.2))
+    fig = ax.figure
+    i = fit._series_index(series)
+    s = fit.series.iloc[i]
+    obs = fit.model_data.obs
+    rows = obs[obs["series_idx"] == i]
+    lo_x = min(float(s["x_min"]) - 0.5, float(np.median(fit.draws("threshold")[:, i])) - 0.5)
+    hi_x = max(float(s["x_max"]) + 0.5, float(np.median(fit.draws("threshold")[:, i])) + 0.5)
+    lo_x = max(lo_x, float(s["x_min"]) - 2.0)
+    hi_x = min(hi_x, float(s["x_max"]) + 2.0)
+    grid = np.linspace(lo_x, hi_x, n_grid)
+    fams = rows["family"].unique() if "delta_family" in fit.tree["posterior"] else [None]
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for j, fam in enumerate(fams):
+        color = colors[j % len(colors)]
+        mu = fit.curve(grid, i, family=fam, n_draws=400)
+        for b, alpha in zip(sorted(bands, reverse=True), (0.18, 0.32), strict=False):
+            q = np.quantile(mu, [(1 - b) / 2, (1 + b) / 2], axis=0)
+            ax.fill_between(10**grid, q[0], q[1], color=color, alpha=alpha, lw=0)
+        ax.plot(10**grid, np.median(mu, axis=0), color=color, lw=1.6,
+                label=str(fam) if fam is not None else "posterior median")
+        pts = rows if fam is None else rows[rows["family"] == fam]
+        y = pts["y"].to_numpy()
+        if pts["n_items"].notna().all() and len(pts):
+            lo, hi = binomial_interval(pts["k"].to_numpy(), pts["n_items"].to_numpy())
+            ax.errorbar(pts["scale_value"], y, yerr=[y - lo, hi - y], fmt="o", ms=4,
+                        color=color, mec="black", mew=0.5, elinewidth=0.8, capsize=1.5)
+        else:
+            ax.plot(pts["scale_value"], y, "o", ms=4, color=color, mec="black", mew=0.5)
+    if s["chance"] == s["chance"] and s["chance"] > 0:
+        ax.axhline(float(s["chance"]), color="grey", ls=":", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel(fit.table.scale)
+    ax.set_ylabel(str(s["metric"]))
+    title = f"{s['task']} ({s['family']})" if s["family"] != "(all)" else str(s["task"])
+    if show_sharp:
+        w = np.median(fit.draws("width")[:, i])
+        ps = float((fit.draws("width")[:, i] < fit.config.sharp_width).mean())
+        title += f"\nwidth {w:.2f} dec, P(sharp) {ps:.2f}"
+    ax.set_title(title, fontsize=9)
+    ax.tick_params(labelsize=8)
+    if len(fams) > 1:
+        ax.legend(fontsize=6, frameon=False)
+    return fig
+
+
+def plot_curves(fit: Fit, series: Sequence[int | str] | None = None, *, ncols: int = 4,
+                panel_size: tuple[float, float] = (3.4, 2.8)) -> Any:
+    """A grid of :func:`plot_curve` panels, one per series (all series by default).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    plt = _plt()
+    idx = list(range(len(fit.series))) if series is None else [fit._series_index(s) for s in series]
+    ncols = max(1, min(ncols, len(idx)))
+    nrows = math.ceil(len(idx) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(panel_size[0] * ncols, panel_size[1] * nrows),
+                             squeeze=False)
+    for ax, i in zip(axes.flat, idx, strict=False):
+        plot_curve(fit, i, ax=ax)
+    for ax in list(axes.flat)[len(idx):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_width(fit: Fit, *, ax: Any = None, max_series: int = 60) -> Any:
+    """Forest plot of the width posterior per series against the sharpness cut.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    plt = _plt()
+    summ = fit.summary().head(max_series)
+    labels = fit.series["label"].head(max_series)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 0.22 * len(summ) + 1))
+    fig = ax.figure
+    yy = np.arange(len(summ))[::-1]
+    ax.hlines(yy, summ["width_lo"], summ["width_hi"], color="C0")
+    ax.plot(summ["width_median"], yy, "o", color="C0", ms=3)
+    ax.axvline(fit.config.sharp_width, color="C3", ls="--", lw=1, label="sharpness cut")
+    ax.set_yticks(yy, labels, fontsize=6)
+    ax.set_xscale("log")
+    ax.set_xlabel("width (decades, 10 %-90 % of the rise)")
+    ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig
