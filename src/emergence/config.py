@@ -19,7 +19,7 @@ import numpy as np
 
 from .errors import ConfigError
 
-MODELS = ("sigmoid",)
+MODELS = ("sigmoid", "powerlaw", "loglinear")
 SCALES = ("params", "flops")
 LIKELIHOODS = ("auto", "binomial", "betabinomial", "beta")
 FAMILY_MODES = ("separate", "offset", "pooled")
@@ -55,8 +55,9 @@ class Config:
     parametrization : str
         ``"centered"`` (default; mixes best with many items per cell) or ``"noncentered"``.
     pooling : str
-        ``"partial"`` pools thresholds, steepness and lapse across series; ``"none"`` gives each
-        series independent priors; ``"auto"`` pools when there are at least 3 series.
+        ``"partial"`` pools thresholds and steepness across series; ``"none"`` gives each
+        series independent priors; ``"auto"`` pools when there are at least 5 series (with
+        fewer, the population sd is not identified and a centered hierarchy makes a funnel).
     sharp_width : float
         A transition is *sharp* when its 10 %-90 % width is below this many decades of scale.
     interval : float

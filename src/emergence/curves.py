@@ -92,6 +92,132 @@ class Sigmoid:
         return np.asarray(x0) + _logit(level) / np.exp(logk)
 
 
+LN2 = float(np.log(2.0))
+LN10 = float(np.log(10.0))
+
+
+def _log_of_tokens(xp: ModuleType, L: Any) -> Any:
+    if isinstance(L, int | float) and L == 1:
+        return 0.0
+    return xp.log(L)
+
+
+@dataclass(frozen=True)
+class PowerLaw:
+    """Metric-induced rise: a Gumbel curve in log scale, ``g = exp(-L ln2 10^(-alpha (x - x0)))``.
+
+    This is Schaeffer et al.'s (2023) "mirage" model: the per-item (per-token) loss falls as a
+    power law in scale, ``loss = (N / N_c)^(-alpha)``, and a discrete metric scores an answer of
+    ``L`` tokens right with probability ``exp(-L * loss)``. Written with the midpoint ``x0``
+    (the log10 scale where ``g = 1/2`` at ``L = 1``) instead of ``N_c`` so its parameters are
+    comparable with the sigmoid's (``log10 N_c = x0 + log10(ln 2) / alpha``).
+
+    Parameters of the rise: ``x0`` and ``log_alpha`` (``alpha = exp(log_alpha)``, the power-law
+    exponent of the per-item loss). ``L`` (answer tokens, relative to a reference length) is
+    optional data; it shifts the curve by ``log10(L) / alpha`` decades and leaves its width
+    unchanged. The 10 %-90 % width is ``log10(ln 10 / ln(10/9)) / alpha = 1.339 / alpha``
+    decades: the curve is sharp (width < 1 decade) only for ``alpha > 1.34``.
+    """
+
+    name: str = "powerlaw"
+    params: tuple[str, ...] = ("x0", "log_alpha")
+
+    def _loglogrise(self, x: Any, xp: ModuleType, x0: Any, log_alpha: Any, L: Any) -> Any:
+        # log(-log g) = log(L ln2) - alpha ln10 (x - x0)
+        return (float(np.log(LN2)) + _log_of_tokens(xp, L)
+                - xp.exp(log_alpha) * LN10 * (x - x0))
+
+    def log_rise(self, x: Any, xp: ModuleType = np, *, x0: Any, log_alpha: Any,
+                 L: Any = 1.0) -> tuple[Any, Any]:
+        """Return ``(log g, log(1 - g))`` computed stably (no clipping)."""
+        e = self._loglogrise(x, xp, x0, log_alpha, L)
+        log_g = -xp.exp(e)
+        # log(1 - exp(-t)) with t = exp(e): log1mexp, or log(t) - t/2 when t is tiny
+        small = e < -20.0
+        log_1mg = xp.where(small, e - 0.5 * xp.exp(xp.minimum(e, -20.0)),
+                           _log1mexp(xp, -xp.exp(xp.maximum(e, -20.0))))
+        return log_g, log_1mg
+
+    def rise(self, x: Any, *, x0: Any, log_alpha: Any, L: Any = 1.0) -> np.ndarray:
+        """Return ``g(x)`` (numpy)."""
+        return np.exp(-np.exp(self._loglogrise(np.asarray(x, float), np, x0, log_alpha, L)))
+
+    def inverse(self, level: Any, *, x0: Any, log_alpha: Any, L: Any = 1.0) -> np.ndarray:
+        """Return the ``x`` at which the rise reaches fraction ``level`` (0 < level < 1)."""
+        level = np.asarray(level, dtype=float)
+        t = -np.log(level) / (LN2 * np.asarray(L, float))
+        return np.asarray(x0) - np.log10(t) / np.exp(log_alpha)
+
+
+def _log_softplus(xp: ModuleType, u: Any) -> Any:
+    """``log(log(1 + exp(u)))`` without underflow for very negative ``u``."""
+    lo = u < -20.0
+    return xp.where(lo, u - 0.5 * xp.exp(xp.minimum(u, -20.0)),
+                    xp.log(_softplus(xp, xp.maximum(u, -20.0))))
+
+
+@dataclass(frozen=True)
+class LogLinear:
+    """Linear rise in log scale between floor and ceiling, with smoothly rounded corners.
+
+    ``h = (x - x0) / w + 1/2`` runs from 0 to 1 over ``w = exp(logw)`` decades centred on
+    ``x0``; the rise is the linear ramp ``clip(h, 0, 1)`` convolved with a logistic of scale
+    ``1 / (smooth)`` in ``h``::
+
+        g = [softplus(s h) - softplus(s (h - 1))] / s,     s = smooth (default 8)
+
+    so the corners are rounded over about ``w / s`` decades, ``g`` has continuous derivatives
+    (NUTS needs them) and both tails decay exponentially in ``h`` (never exactly 0 or 1, so tail
+    cells keep a draw-dependent log-likelihood). ``1 - g(h) = g(1 - h)``. This is Wei et al.'s
+    (2022) "gradual" improvement: performance linear in log N until it saturates.
+
+    Parameters of the rise: ``x0`` (midpoint) and ``logw`` (log of the ramp length in decades).
+    The 10 %-90 % width is ``(h90 - h10) w`` with ``h90 - h10`` a constant of ``smooth``
+    (0.95 for the default).
+    """
+
+    name: str = "loglinear"
+    params: tuple[str, ...] = ("x0", "logw")
+    smooth: float = 8.0
+
+    def _h(self, x: Any, xp: ModuleType, x0: Any, logw: Any) -> Any:
+        return (x - x0) / xp.exp(logw) + 0.5
+
+    def _log_g_of_h(self, xp: ModuleType, h: Any) -> Any:
+        s = self.smooth
+        la = _log_softplus(xp, s * h)
+        lb = _log_softplus(xp, s * h - s)
+        return la + _log1mexp(xp, lb - la) - float(np.log(s))
+
+    def log_rise(self, x: Any, xp: ModuleType = np, *, x0: Any, logw: Any) -> tuple[Any, Any]:
+        """Return ``(log g, log(1 - g))`` computed stably (no clipping)."""
+        h = self._h(x, xp, x0, logw)
+        return self._log_g_of_h(xp, h), self._log_g_of_h(xp, 1.0 - h)
+
+    def rise(self, x: Any, *, x0: Any, logw: Any) -> np.ndarray:
+        """Return ``g(x)`` (numpy)."""
+        return np.exp(self._log_g_of_h(np, self._h(np.asarray(x, float), np, x0, logw)))
+
+    def h_at(self, level: Any) -> np.ndarray:
+        """Position ``h`` on the ramp where the rise reaches ``level`` (independent of x0, w)."""
+        level = np.asarray(level, dtype=float)
+        if np.any((level <= 0) | (level >= 1)):
+            raise ValueError("levels must lie strictly between 0 and 1, e.g. 0.1 or 0.9.")
+        target = np.log(level)
+        lo = np.full(level.shape, -60.0)
+        hi = np.full(level.shape, 61.0)
+        for _ in range(80):  # bisection: g is increasing in h
+            mid = 0.5 * (lo + hi)
+            below = self._log_g_of_h(np, mid) < target
+            lo = np.where(below, mid, lo)
+            hi = np.where(below, hi, mid)
+        return 0.5 * (lo + hi)
+
+    def inverse(self, level: Any, *, x0: Any, logw: Any) -> np.ndarray:
+        """Return the ``x`` at which the rise reaches fraction ``level`` (0 < level < 1)."""
+        return np.asarray(x0) + (self.h_at(level) - 0.5) * np.exp(logw)
+
+
 def log_mean(
     log_g: Any, log_1mg: Any, chance: Any, lapse_logit: Any, xp: ModuleType = np
 ) -> tuple[Any, Any]:
@@ -142,9 +268,11 @@ def threshold(curve: Rise, level: float = 0.5, **p: Any) -> np.ndarray:
 
 
 SIGMOID = Sigmoid()
+POWERLAW = PowerLaw()
+LOGLINEAR = LogLinear()
 
 #: Registry of curves by model name; models, plots and simulation look curves up here.
-CURVES: dict[str, Rise] = {"sigmoid": SIGMOID}
+CURVES: dict[str, Rise] = {"sigmoid": SIGMOID, "powerlaw": POWERLAW, "loglinear": LOGLINEAR}
 
 
 def get_curve(name: str) -> Rise:

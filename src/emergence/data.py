@@ -238,6 +238,7 @@ def load_scores(
     setting: str | Sequence[str] | None = None,
     model: str | Sequence[str] | None = None,
     checkpoints: str = "final",
+    bad_scale: str = "error",
     warn: bool = True,
 ) -> ScoreTable:
     """Load and validate a tidy score table.
@@ -254,6 +255,9 @@ def load_scores(
         With a ``step`` column, ``"final"`` keeps each model's last checkpoint and reports the
         others as dropped; ``"all"`` keeps every checkpoint as its own observation (use
         ``scale="flops"`` then, since parameters do not change during training).
+    bad_scale : {"error", "drop"}
+        Rows whose scale is missing or not positive (e.g. step-0 checkpoints with 0 FLOPs):
+        an error by default; ``"drop"`` removes them and reports them in ``dropped``.
     warn : bool
         Emit warnings for dropped rows and sparse series.
 
@@ -279,9 +283,12 @@ def load_scores(
         )
     if checkpoints not in ("final", "all"):
         raise EmergenceDataError(f"checkpoints={checkpoints!r} is not valid; choose 'final' or 'all'.")
+    if bad_scale not in ("error", "drop"):
+        raise EmergenceDataError(f"bad_scale={bad_scale!r} is not valid; choose 'error' or 'drop'.")
     raw, name, is_file = read_table(source)
     return validate(
         raw, scale=scale, source=name, is_file=is_file, checkpoints=checkpoints, warn=warn,
+        bad_scale=bad_scale,
         selection=dict(task=task, metric=metric, family=family, shots=shots, setting=setting,
                        model=model),
     )
@@ -296,6 +303,7 @@ def validate(
     checkpoints: str = "final",
     warn: bool = True,
     selection: dict[str, Any] | None = None,
+    bad_scale: str = "error",
 ) -> ScoreTable:
     """Validate a raw tidy frame into a :class:`ScoreTable` (see :func:`load_scores`)."""
     where = (lambda r: _line_hint(is_file, r))  # noqa: E731
@@ -385,14 +393,20 @@ def validate(
     # --- per-row validation -------------------------------------------------------------
     sc = df[scale]
     bad = sc.isna() | ~(sc > 0)
-    if bad.any():
+    if bad.any() and bad_scale == "drop":
+        d = df.loc[bad].copy()
+        d["reason"] = f"missing or non-positive {scale} (bad_scale='drop')"
+        dropped.append(d)
+        df = df.loc[~bad]
+    elif bad.any():
         rows = df.loc[bad, "row"].tolist()
         vals = df.loc[bad, scale].tolist()
         raise EmergenceDataError(
             f"column {scale!r} (the scale axis) must be a positive number, but "
             f"{_list_rows(rows, vals, where)} are missing or not positive. Give the model's "
             f"{'parameter count' if scale == 'params' else 'training FLOPs'}, remove those rows, "
-            f"or choose the other scale with scale={'flops' if scale == 'params' else 'params'!r}"
+            f"choose the other scale with scale={'flops' if scale == 'params' else 'params'!r}, or pass "
+            "bad_scale='drop' to drop and report them"
             + (" (step-0 checkpoints have 0 FLOPs)." if scale == "flops" else ".")
         )
     nan_score = df["score"].isna()
@@ -520,10 +534,10 @@ def validate(
     key = ["task", "model", "metric", "shots", "setting", "seed"]
     if checkpoints == "all":
         key.append("step")
-    kdf = df[key].astype(str)
-    dup = kdf.duplicated(keep=False)
+    kstr = key_strings(df, key)
+    dup = kstr.duplicated(keep=False)
     if dup.any():
-        groups = df.loc[dup].assign(_k=kdf[dup].agg("|".join, axis=1)).groupby("_k", sort=False)
+        groups = df.loc[dup].assign(_k=kstr[dup]).groupby("_k", sort=False)
         conflict = [g for _, g in groups if g["score"].nunique() > 1]
         if conflict:
             g = conflict[0]
@@ -534,7 +548,7 @@ def validate(
                 f"metric={g['metric'].iat[0]!r}: {desc}. Keep one row per key, or tell them apart "
                 "with a 'setting' or 'seed' column."
             )
-        extra = kdf.duplicated(keep="first")
+        extra = kstr.duplicated(keep="first")
         d = df.loc[extra].copy()
         d["reason"] = "exact duplicate of an earlier row (same key and score)"
         dropped.append(d)
@@ -573,6 +587,15 @@ def validate(
                 SparseDataWarning, stacklevel=3,
             )
     return table
+
+
+def key_strings(df: pd.DataFrame, cols: Sequence[str]) -> pd.Series:
+    """One string per row joining ``cols`` (missing values as empty strings)."""
+    parts = [df[c].map(lambda v: "" if pd.isna(v) else str(v)) for c in cols]
+    out = parts[0]
+    for p in parts[1:]:
+        out = out + "\x1f" + p
+    return out
 
 
 def _list_rows(rows: list[int], values: list[Any] | None, where: Any, limit: int = 5) -> str:

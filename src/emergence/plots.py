@@ -19,7 +19,7 @@ def _plt() -> Any:
 
     if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
         try:
-            import matplotlib.pyplot as plt  # noqa: F401
+            import matplotlib.pyplot as plt
         except Exception:  # pragma: no cover - headless fallbacks
             matplotlib.use("Agg")
     import matplotlib.pyplot as plt

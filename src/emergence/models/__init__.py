@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from .base import CurveModel, ModelData, Prior, SeriesParam
+from .loglinear import LogLinearModel
+from .powerlaw import PowerLawModel
 from .sigmoid import SigmoidModel
 
-MODELS: dict[str, type[CurveModel]] = {"sigmoid": SigmoidModel}
+MODELS: dict[str, type[CurveModel]] = {
+    "sigmoid": SigmoidModel,
+    "powerlaw": PowerLawModel,
+    "loglinear": LogLinearModel,
+}
 
 
 def get(name: str) -> type[CurveModel]:
@@ -18,4 +24,5 @@ def get(name: str) -> type[CurveModel]:
         ) from None
 
 
-__all__ = ["MODELS", "CurveModel", "ModelData", "Prior", "SeriesParam", "SigmoidModel", "get"]
+__all__ = ["MODELS", "CurveModel", "LogLinearModel", "ModelData", "PowerLawModel", "Prior",
+           "SeriesParam", "SigmoidModel", "get"]

@@ -25,7 +25,7 @@ import pandas as pd
 
 from .. import curves as C
 from ..config import Config
-from ..data import ScoreTable
+from ..data import ScoreTable, key_strings
 from ..errors import ConfigError
 
 #: Items assumed for squeezing scores of exactly 0 or 1 when no ``n_items`` is known
@@ -76,10 +76,13 @@ class Prior:
 
 @dataclass(frozen=True)
 class SeriesParam:
-    """A per-series curve parameter pooled across series.
+    """A per-series curve parameter, pooled across series unless ``pooled=False``.
 
-    ``mu`` is the prior of the population mean, ``sigma`` that of the population sd. Without
-    pooling, each series gets ``Normal(mu.mu, mu.sigma)`` directly (the population-mean prior).
+    ``mu`` is the prior of the population mean, ``sigma`` that of the population sd (prior names
+    ``mu_<name>``, ``sigma_<name>``). Without pooling (``pooling="none"``, or fewer than 5
+    series with ``"auto"``) each series gets ``Normal(mu.mu, mu.sigma)`` directly. A parameter
+    declared ``pooled=False`` always has the independent prior ``mu`` per series, named
+    ``<name>``.
     """
 
     name: str
@@ -100,7 +103,10 @@ COMMON_PARAMS = (
 )
 DISPERSION_PARAM = SeriesParam(
     "log_phi", Prior("Normal", {"mu": 5.0, "sigma": 2.0}), Prior("HalfNormal", {"sigma": 1.0}),
-    "log concentration of the beta(-binomial) likelihood; large = close to binomial",
+    "log concentration of the beta(-binomial) likelihood; large = close to binomial. Not "
+    "pooled: with binomial-like data phi is unbounded above and a pooled sd made a funnel "
+    "(R-hat 1.05, 21 divergences on simulated binomial data)",
+    False,
 )
 OTHER_PRIORS = {
     "floor": Prior("Beta", {"alpha": 1.0, "beta": 3.0}),
@@ -127,6 +133,9 @@ class CurveModel:
     name: ClassVar[str] = ""
     curve: ClassVar[C.Rise]
     params: ClassVar[tuple[SeriesParam, ...]] = ()
+    #: Names of extra per-row data arrays passed to ``curve.log_rise`` as keyword arguments;
+    #: a subclass listing ``"L"`` adds ``L_c``/``L_s`` in :meth:`data_arrays` (used when present).
+    curve_data: ClassVar[tuple[str, ...]] = ()
 
     # ---- declarations --------------------------------------------------------------------
     @classmethod
@@ -134,8 +143,11 @@ class CurveModel:
         """All priors of the model by name (hyperpriors ``mu_*`` / ``sigma_*`` and others)."""
         out: dict[str, Prior] = {}
         for p in (*cls.params, *COMMON_PARAMS, DISPERSION_PARAM):
-            out[f"mu_{p.name}"] = p.mu
-            out[f"sigma_{p.name}"] = p.sigma
+            if p.pooled:
+                out[f"mu_{p.name}"] = p.mu
+                out[f"sigma_{p.name}"] = p.sigma
+            else:  # an independent prior per series, named after the parameter
+                out[p.name] = p.mu
         out.update(OTHER_PRIORS)
         return out
 
@@ -167,9 +179,8 @@ class CurveModel:
         series = table.series(config.families).reset_index(drop=True)
         keys = table.series_keys(config.families)
         obs = table.data.copy()
-        sidx = series[keys].astype(str).agg("\x1f".join, axis=1)
-        lookup = {k: i for i, k in enumerate(sidx)}
-        obs["series_idx"] = obs[keys].astype(str).agg("\x1f".join, axis=1).map(lookup).astype(int)
+        lookup = {k: i for i, k in enumerate(key_strings(series, keys))}
+        obs["series_idx"] = key_strings(obs, keys).map(lookup).astype(int)
         if config.families == "offset":
             counts = obs.groupby("family")["x"].size().sort_values(ascending=False, kind="stable")
             families = list(counts.index)
@@ -206,7 +217,7 @@ class CurveModel:
             )
         for k, v in config.priors.items():
             priors[k] = Prior.from_spec(v)
-        pooled = config.pooling == "partial" or (config.pooling == "auto" and len(series) >= 3)
+        pooled = config.pooling == "partial" or (config.pooling == "auto" and len(series) >= 5)
         return ModelData(series=series, obs=obs, families=families,
                          likelihood=like if like != "mixed" else f"mixed:{like_counts}",
                          context=context, priors=priors, pooled=pooled)
@@ -243,7 +254,6 @@ class CurveModel:
         import pymc as pm
         import pytensor.tensor as pt
 
-        S = len(md.series)
         coords = {"series": md.series["label"].tolist()}
         if len(md.families) > 1:
             coords["family_offset"] = md.families[1:]
@@ -254,7 +264,9 @@ class CurveModel:
             data = {k: pm.Data(k, v) for k, v in arrays.items()}
 
             def series_rv(p: SeriesParam) -> Any:
-                if not (md.pooled and p.pooled):
+                if not p.pooled:
+                    return pr[p.name].rv(p.name, ctx, dims="series")
+                if not md.pooled:
                     args = pr[f"mu_{p.name}"].resolved(ctx)
                     return pm.Normal(p.name, mu=args["mu"], sigma=args["sigma"], dims="series")
                 mu = pr[f"mu_{p.name}"].rv(f"mu_{p.name}", ctx)
@@ -282,7 +294,8 @@ class CurveModel:
                 x = data[f"x_{tag}"]
                 if delta_all is not None:
                     x = x + delta_all[data[f"family_{tag}"]]
-                lg, l1g = cls.curve.log_rise(x, pt, **{k: v[s] for k, v in theta.items()})
+                extra = {k: data[f"{k}_{tag}"] for k in cls.curve_data if f"{k}_{tag}" in data}
+                lg, l1g = cls.curve.log_rise(x, pt, **{k: v[s] for k, v in theta.items()}, **extra)
                 chance = data[f"chance_{tag}"]
                 if floor is not None:
                     known = data[f"chance_known_{tag}"]

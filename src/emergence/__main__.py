@@ -1,0 +1,5 @@
+"""``python -m emergence`` runs the CLI."""
+
+from .cli import main
+
+main()

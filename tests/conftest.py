@@ -1,0 +1,43 @@
+"""Shared fixtures: simulated score tables with known truths (fixed seeds)."""
+
+from __future__ import annotations
+
+import os
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+from emergence.simulate import sigmoid_population, simulate_table
+
+matplotlib.use("Agg")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def simulate_sigmoid_table(n_tasks: int = 20, seed: int = 0, n_items: int = 1000,
+                           x: np.ndarray | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Binomial scores from per-task logistic curves drawn from the model's own population.
+
+    Returns (tidy table, truth per task). 12 log-spaced scales from 1e8 to 1e12 by default.
+    """
+    truth = sigmoid_population(n_tasks, seed=seed)
+    x = np.linspace(8.0, 12.0, 12) if x is None else x
+    frame = simulate_table("sigmoid", truth.to_dict("records"), x, n_items=n_items, seed=seed + 1)
+    return frame, truth
+
+
+@pytest.fixture(scope="session")
+def sim_table() -> tuple[pd.DataFrame, pd.DataFrame]:
+    return simulate_sigmoid_table()
+
+
+@pytest.fixture()
+def tiny_frame() -> pd.DataFrame:
+    """A valid 2-task table with 4 scales each."""
+    rows = []
+    for task in ("a", "b"):
+        for i, p in enumerate([1e8, 1e9, 1e10, 1e11]):
+            rows.append({"task": task, "model": f"m{i}", "params": p, "score": 0.1 + 0.2 * i,
+                         "n_items": 100, "chance": 0.0, "metric": "acc"})
+    return pd.DataFrame(rows)
