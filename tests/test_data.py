@@ -209,3 +209,22 @@ def test_shared_tables_validate():
                         task="lambada_openai", bad_scale="drop")
     assert len(f) > 0
     assert (f.dropped["flops"] == 0).all() and len(f.dropped) > 0
+
+
+def test_metric_kind_inference_and_override(tiny_frame):
+    bleu = tiny_frame.assign(metric="bleu", score=tiny_frame["score"] + 0.0123)
+    frame = pd.concat([tiny_frame, bleu], ignore_index=True)
+    t = load_scores(frame)
+    kinds = t.data.groupby("metric")["metric_kind"].first()
+    assert kinds["acc"] == "discrete" and kinds["bleu"] == "continuous"
+    assert t.data.loc[t.data["metric"] == "bleu", "k"].isna().all()  # fitted on scores
+    # unknown name: decided by whether scores are multiples of 1/n_items
+    odd = tiny_frame.assign(metric="my_metric")
+    assert set(load_scores(odd).data["metric_kind"]) == {"discrete"}
+    odd2 = odd.assign(score=odd["score"] + 0.0037)
+    assert set(load_scores(odd2).data["metric_kind"]) == {"continuous"}
+    # explicit column wins; bad values are named
+    forced = odd2.assign(metric_kind="discrete")
+    assert set(load_scores(forced).data["metric_kind"]) == {"discrete"}
+    with pytest.raises(EmergenceDataError, match="'metric_kind' must be 'discrete', 'continuous'.*row 0"):
+        load_scores(odd.assign(metric_kind="fuzzy"))

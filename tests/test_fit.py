@@ -78,7 +78,7 @@ def test_unknown_prior_and_counts_required():
     frame, _ = simulate_sigmoid_table(n_tasks=3, seed=5)
     with pytest.raises(ConfigError, match="unknown prior name.*'mu_zz'.*valid names"):
         em.fit(frame, priors={"mu_zz": {"dist": "Normal", "mu": 0, "sigma": 1}})
-    with pytest.raises(ConfigError, match="likelihood='binomial' needs n_items"):
+    with pytest.raises(ConfigError, match="likelihood=.binomial. needs counts"):
         em.fit(frame.drop(columns="n_items"), likelihood="binomial")
 
 

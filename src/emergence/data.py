@@ -56,6 +56,16 @@ NUMERIC = ("params", "flops", "score", "n_items", "k", "chance", "ceiling", "sho
            "seed", "stderr", "tokens", "answer_tokens")
 #: Columns that identify one curve (a *series*); ``family`` is dropped when families are pooled.
 SERIES_KEYS = ("task", "metric", "shots", "setting", "family")
+#: Metric names known to be discrete proportions of items (fitted on counts when n_items is known).
+DISCRETE_METRICS = ("acc", "acc_norm", "accuracy", "exact_match", "exact_match_acc", "em", "pass@1",
+                    "pass@k", "mc1", "f1_binary", "inst_level_acc", "prompt_level_acc",
+                    "inst_level_strict_acc", "prompt_level_strict_acc", "multiple_choice_grade")
+#: Metric names (or prefixes) known to be continuous: fitted with a beta likelihood on scores.
+CONTINUOUS_METRICS = ("bleu", "rouge", "chrf", "bertscore", "ter", "token_acc", "token_accuracy",
+                      "char_acc", "loglik", "log_likelihood", "brier", "mc2", "edit_similarity",
+                      "1-edit_distance", "ppl", "perplexity", "word_perplexity", "byte_perplexity",
+                      "token_perplexity", "f1", "bits_per_byte")
+METRIC_KINDS = ("discrete", "continuous")
 PERPLEXITY_NAMES = ("ppl", "perplexity", "word_perplexity", "byte_perplexity", "token_perplexity")
 MIN_SCALES = 3
 DEFAULT_FAMILY = "default"
@@ -130,7 +140,8 @@ class ScoreTable:
             x_min=("x", "min"),
             x_max=("x", "max"),
             chance=("chance", "first"),
-            has_counts=("n_items", lambda s: bool(s.notna().all())),
+            has_counts=("k", lambda s: bool(s.notna().all())),
+            metric_kind=("metric_kind", "first"),
         ).reset_index()
         if families != "separate":
             out.insert(out.columns.get_loc("metric") + 1, "family", "(all)")
@@ -554,10 +565,16 @@ def validate(
         dropped.append(d)
         df = df.loc[~extra]
 
+    # metric kind: discrete proportions are fitted on counts, continuous metrics on scores
+    df["metric_kind"] = infer_metric_kinds(df, where)
+    cont = df["metric_kind"] == "continuous"
+    if cont.any():
+        df.loc[cont, "k"] = np.nan
+
     # derived arrays
     df["scale_value"] = df[scale].astype(float)
     df["x"] = np.log10(df["scale_value"])
-    has_n = df["n_items"].notna()
+    has_n = df["n_items"].notna() & ~cont
     df.loc[has_n & df["k"].isna(), "k"] = np.round(df.loc[has_n, "y"] * df.loc[has_n, "n_items"])
     df["shots"] = df["shots"].map(lambda v: "" if pd.isna(v) else str(int(v)))
     df = df.reset_index(drop=True)
@@ -587,6 +604,53 @@ def validate(
                 SparseDataWarning, stacklevel=3,
             )
     return table
+
+
+def infer_metric_kinds(df: pd.DataFrame, where: Any = None,
+                       overrides: dict[str, str] | None = None) -> pd.Series:
+    """``discrete`` or ``continuous`` per row.
+
+    Order: ``overrides`` (metric name -> kind), a ``metric_kind`` column, known names
+    (:data:`DISCRETE_METRICS`, :data:`CONTINUOUS_METRICS`), then the scores themselves: a
+    (task, metric) whose scores are (>= 90 %) multiples of 1/n_items is discrete; without
+    ``n_items`` it is continuous.
+    """
+    where = where or (lambda r: f"row {r}")
+    given = df["metric_kind"] if "metric_kind" in df.columns else pd.Series(np.nan, index=df.index)
+    given = given.map(lambda v: "" if pd.isna(v) else str(v).strip().lower())
+    bad = ~given.isin(("", *METRIC_KINDS))
+    if bad.any():
+        rows = df.loc[bad, "row"].tolist() if "row" in df.columns else list(df.index[bad])
+        raise EmergenceDataError(
+            f"column 'metric_kind' must be 'discrete', 'continuous' or empty, but "
+            f"{_list_rows(rows, given[bad].tolist(), where)} are not."
+        )
+    out = given.copy()
+    overrides = {k.lower(): v for k, v in (overrides or {}).items()}
+    for k, v in overrides.items():
+        if v not in METRIC_KINDS:
+            raise EmergenceDataError(
+                f"metric kind {v!r} for metric {k!r} is not valid; use 'discrete' or 'continuous'."
+            )
+    for (_task, metric), g in df.groupby(["task", "metric"], sort=False):
+        idx = g.index[out.loc[g.index] == ""]
+        if not len(idx):
+            continue
+        m = str(metric).lower()
+        if m in overrides:
+            kind = overrides[m]
+        elif m in DISCRETE_METRICS:
+            kind = "discrete"
+        elif m in CONTINUOUS_METRICS or m.startswith(CONTINUOUS_METRICS):
+            kind = "continuous"
+        elif g["n_items"].notna().all():
+            n = g["n_items"].to_numpy(float)
+            frac = np.abs(g["y"].to_numpy(float) * n - np.round(g["y"].to_numpy(float) * n))
+            kind = "discrete" if np.mean(frac < 1e-3 * np.maximum(n, 1) + 1e-6) >= 0.9 else "continuous"
+        else:
+            kind = "continuous"
+        out.loc[idx] = kind
+    return out
 
 
 def key_strings(df: pd.DataFrame, cols: Sequence[str]) -> pd.Series:

@@ -235,6 +235,9 @@ class Fit:
     def save(self, path: str | Path) -> Path:
         """Save to NetCDF (posterior, config, data and dropped rows; no pickle), atomically."""
         tree = self.tree.copy()
+        # derived draws are recomputed from the parameters on load: store only the parameters
+        post = tree["posterior"].to_dataset()
+        tree["posterior"] = xr.DataTree(post.drop_vars([v for v in DERIVED if v in post]))
         ss = tree["sample_stats"].to_dataset()
         keep = [v for v in ss.data_vars if ss[v].dtype.kind in "biuf"]
         tree["sample_stats"] = xr.DataTree(ss[keep])
@@ -273,6 +276,7 @@ def load_fit(path: str | Path) -> Fit:
     core = tree.copy()
     for g in ("score_table", "dropped_rows"):
         del core[g]
+    core = add_derived(core, get(config.model), md, config)
     t = json.loads(attrs.get("timing", "{}"))
     return Fit(core, config, table, md, Timing(t.get("compile", 0.0), t.get("sample", 0.0)))
 

@@ -189,15 +189,16 @@ class CurveModel:
         fam_lookup = {f: i for i, f in enumerate(families)}
         obs["family_idx"] = obs["family"].map(fam_lookup).fillna(0).astype(int)
 
-        has_counts = obs["n_items"].notna()
+        has_counts = obs["k"].notna()  # discrete metrics with n_items (see data.infer_metric_kinds)
         like = config.likelihood
         if like == "auto":
             like = "betabinomial" if has_counts.all() else ("beta" if not has_counts.any() else "mixed")
         elif like in ("binomial", "betabinomial") and not has_counts.all():
             bad = obs.loc[~has_counts, "row"].head(5).tolist()
             raise ConfigError(
-                f"likelihood={like!r} needs n_items on every row, but rows {bad} have none; use "
-                "likelihood='beta' or 'auto' (beta on scores for rows without counts)."
+                f"likelihood={like!r} needs counts (a discrete metric with n_items) on every row, "
+                f"but rows {bad} have none; use likelihood='beta' or 'auto' (beta on scores for "
+                "rows without counts)."
             )
         obs["use_counts"] = has_counts & (like != "beta")
         if like == "mixed":
