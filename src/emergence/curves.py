@@ -164,7 +164,7 @@ class LogLinear:
     ``x0``; the rise is the linear ramp ``clip(h, 0, 1)`` convolved with a logistic of scale
     ``1 / (smooth)`` in ``h``::
 
-        g = [softplus(s h) - softplus(s (h - 1))] / s,     s = smooth (default 8)
+        g = [softplus(s h) - softplus(s (h - 1))] / s,     s = smooth (default 16)
 
     so the corners are rounded over about ``w / s`` decades, ``g`` has continuous derivatives
     (NUTS needs them) and both tails decay exponentially in ``h`` (never exactly 0 or 1, so tail
@@ -173,12 +173,12 @@ class LogLinear:
 
     Parameters of the rise: ``x0`` (midpoint) and ``logw`` (log of the ramp length in decades).
     The 10 %-90 % width is ``(h90 - h10) w`` with ``h90 - h10`` a constant of ``smooth``
-    (0.95 for the default).
+    (0.83 for the default).
     """
 
     name: str = "loglinear"
     params: tuple[str, ...] = ("x0", "logw")
-    smooth: float = 8.0
+    smooth: float = 16.0
 
     def _h(self, x: Any, xp: ModuleType, x0: Any, logw: Any) -> Any:
         return (x - x0) / xp.exp(logw) + 0.5
@@ -219,7 +219,8 @@ class LogLinear:
 
 
 def log_mean(
-    log_g: Any, log_1mg: Any, chance: Any, lapse_logit: Any, xp: ModuleType = np
+    log_g: Any, log_1mg: Any, chance: Any, lapse_logit: Any, xp: ModuleType = np,
+    log_chance: tuple[Any, Any] | None = None,
 ) -> tuple[Any, Any]:
     """Return ``(log mu, log(1 - mu))`` for a rise placed between chance floor and ceiling.
 
@@ -233,8 +234,13 @@ def log_mean(
         ``logit(lapse)``, lapse being the unreached fraction of the head-room.
     xp : module
         ``numpy`` or ``pytensor.tensor``.
+    log_chance : (log c, log(1 - c)), optional
+        Precomputed logs of the floor, used instead of ``chance`` (lets a model mix known floors
+        of 0 with estimated ones without a 0 * inf gradient).
     """
-    if xp is np:
+    if log_chance is not None:
+        log_c, log_1mc = log_chance
+    elif xp is np:
         chance = np.asarray(chance, dtype=float)
         with np.errstate(divide="ignore"):
             log_c = np.log(chance)

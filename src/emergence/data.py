@@ -163,6 +163,19 @@ class ScoreTable:
         """A copy of the validated rows."""
         return self.data.copy()
 
+    def with_metric_kinds(self, overrides: dict[str, str]) -> ScoreTable:
+        """A copy whose metric kinds are re-inferred with ``overrides`` (metric name -> kind).
+
+        Discrete metrics with ``n_items`` are fitted on counts, continuous ones on scores.
+        """
+        d = self.data.copy()
+        d["metric_kind"] = infer_metric_kinds(d.assign(metric_kind=np.nan), overrides=overrides)
+        cont = d["metric_kind"] == "continuous"
+        d.loc[cont, "k"] = np.nan
+        need = ~cont & d["n_items"].notna() & d["k"].isna()
+        d.loc[need, "k"] = np.round(d.loc[need, "y"] * d.loc[need, "n_items"])
+        return replace(self, data=d)
+
 
 def series_label(rec: dict[str, Any]) -> str:
     """Human label of a curve: ``task | metric | family`` plus shots/setting when set."""

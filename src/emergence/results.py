@@ -184,6 +184,12 @@ class Fit:
             return labels.index(series)
         raise KeyError(f"no series {series!r}; fitted series: {labels[:10]}...")
 
+    def pymc_model(self) -> Any:
+        """The PyMC model behind the fit (rebuilt from data and config for a loaded fit)."""
+        if self._sampler is not None:
+            return self._sampler.model
+        return self.model.build_from(self.model_data, self.config)
+
     # ---- diagnostics ---------------------------------------------------------------------
     @property
     def diagnostics(self) -> dict[str, Any]:

@@ -299,9 +299,14 @@ class CurveModel:
                 lg, l1g = cls.curve.log_rise(x, pt, **{k: v[s] for k, v in theta.items()}, **extra)
                 chance = data[f"chance_{tag}"]
                 if floor is not None:
-                    known = data[f"chance_known_{tag}"]
-                    chance = known * chance + (1 - known) * floor[s]
-                lmu, l1mu = C.log_mean(lg, l1g, chance, lapse_logit[s], xp=pt)
+                    # switch on logs: a known floor of 0 (log = -inf) never meets the gradient
+                    known = data[f"chance_known_{tag}"] > 0.5
+                    log_c = pt.switch(known, pt.log(chance), pt.log(floor[s]))
+                    log_1mc = pt.switch(known, pt.log1p(-chance), pt.log1p(-floor[s]))
+                    lmu, l1mu = C.log_mean(lg, l1g, None, lapse_logit[s], xp=pt,
+                                           log_chance=(log_c, log_1mc))
+                else:
+                    lmu, l1mu = C.log_mean(lg, l1g, chance, lapse_logit[s], xp=pt)
                 return lmu, l1mu, s
 
             if len(arrays["x_c"]):

@@ -1,0 +1,521 @@
+"""Robustness check of emergence claims: one verdict per curve, with its reasons.
+
+``check(table)`` combines
+
+* **sharpness** — the posterior of the 10 %-90 % width, P(width < ``sharp_width``);
+* **smooth alternatives** — model comparison (leave-one-scale-out by default) of the sigmoid
+  against power-law and log-linear curves; P(sharp) averaged over curve shapes with the stacking
+  weights is the sharpness criterion when the comparison ran;
+* **metric choice** — a discrete metric that looks sharp while a continuous metric of the same
+  task and family rises smoothly is ``metric-induced`` (Schaeffer et al. 2023); the check also
+  tests whether the discrete curve is predicted by the continuous one as ``score ≈ p^L``;
+* **chance** — Wei et al.'s "absent at small scales": is the smallest tested model
+  indistinguishable from random guessing?
+* **prior sensitivity** — power-scaling (``arviz.psense``) of the top-level priors on the width
+  and threshold;
+* **family agreement** — the same task judged sharp in one family and smooth in another;
+* **sampling density** — tested scales inside the transition, threshold beyond the tested range.
+
+A verdict other than ``undetermined`` is only issued when the MCMC diagnostics pass
+(R-hat, bulk ESS, no divergences, Pareto-k of PSIS-LOO when used).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._io import _jsonable, atomic_write_json
+from .config import Config, make_config
+from .data import ScoreTable, as_table
+from .results import Fit, fit
+
+VERDICTS = ("emergent", "smooth", "metric-induced", "undetermined")
+
+#: Reason codes and the sentence shown to people (formatted with the record's numbers).
+REASONS: dict[str, str] = {
+    "sharp": "the width of the rise is below {sharp_width:g} decade(s) with probability "
+             "{p_sharp:.2f}",
+    "smooth_width": "the width of the rise exceeds {sharp_width:g} decade(s) with probability "
+                    "{p_smooth:.2f}",
+    "width_uncertain": "the data do not settle the width: P(sharp) = {p_sharp:.2f} (needs > 0.9 "
+                       "for emergent, < 0.1 for smooth)",
+    "too_sparse": "only {n_scales} distinct scales were tested; at least 4 are needed for a "
+                  "verdict",
+    "diagnostics_failed": "the MCMC diagnostics failed ({diag}); the numbers are not "
+                          "trustworthy. Run longer (draws=4000, tune=2000), raise target_accept "
+                          "(0.95-0.99) or try parametrization='noncentered'",
+    "no_scale_in_rise": "no tested scale lies inside the 10 %-90 % transition region, so the "
+                        "sharpness rests on the curve's assumed shape, not on observed points; "
+                        "evaluate models between {gap_lo} and {gap_hi}",
+    "prior_driven_width": "the width posterior is prior-driven (posterior/prior interval "
+                          "ratio {contraction:.2f})",
+    "threshold_beyond_range": "the threshold probably lies outside the tested scales "
+                              "(P(above) = {p_above:.2f}, P(below) = {p_below:.2f})",
+    "smooth_model_preferred": "a smooth curve ({preferred}) predicts unseen scales better than "
+                              "the sigmoid by more than 2 SE",
+    "sigmoid_preferred": "the sigmoid predicts unseen scales better than every smooth curve by "
+                         "more than 2 SE",
+    "comparison_indistinguishable": "the sigmoid and smooth curves predict unseen scales "
+                                    "equally well (within 2 SE); model-averaged P(sharp) = "
+                                    "{p_sharp_avg:.2f}",
+    "continuous_metric_smooth": "the continuous metric {other_metric!r} of the same task already "
+                                "rises by {other_rise_at_floor:.0%} of its range (P = "
+                                "{other_p_rise:.2f}) across the scales where this metric sits at "
+                                "its floor",
+    "predicted_by_continuous": "this metric is predicted by the continuous one as "
+                               "{other_metric}^L with L = {L:.1f} ({fit_share:.0%} of points "
+                               "within binomial error)",
+    "above_chance_at_smallest": "already above chance at the smallest tested scale "
+                                "(score {first_score:.3f} vs chance {chance:.3f}, p = "
+                                "{chance_p:.2g}): the ability is not absent in small models",
+    "prior_sensitive": "the width or threshold is sensitive to the priors (power-scaling: "
+                       "{psense})",
+    "prior_data_conflict": "power-scaling shows a potential prior-data conflict ({psense})",
+    "family_disagreement": "other families disagree on this task: {family_note}",
+    "pareto_k_high": "PSIS-LOO was unreliable for this curve (Pareto-k > 0.7)",
+}
+#: Codes that prevent any verdict but ``undetermined``.
+BLOCKING = ("too_sparse", "diagnostics_failed")
+#: Codes that prevent ``emergent`` (the claim then is ``undetermined``).
+BLOCK_EMERGENT = ("no_scale_in_rise", "prior_driven_width", "threshold_beyond_range",
+                  "above_chance_at_smallest", "prior_sensitive", "pareto_k_high")
+MIN_SCALES_FOR_VERDICT = 4
+#: Rise of a continuous metric (share of its range) before a discrete sibling leaves its floor
+#: that makes the discrete metric's onset metric-induced.
+MIN_EARLY_RISE = 0.1
+#: Share of the head-room above chance still counted as "absent" (Wei et al.'s near-chance).
+ABSENT_MARGIN = 0.02
+P_DECISIVE = 0.9
+
+
+@dataclass
+class CheckResult:
+    """Verdicts of :func:`check`, one record per curve.
+
+    Attributes
+    ----------
+    records : list of dict
+        ``task, metric, family, verdict, reasons`` (codes), ``messages`` (sentences) and the key
+        numbers (p_sharp, width and threshold median/interval, n_scales, points in the
+        transition, comparison weights).
+    config : Config
+        Options used (saved with the result).
+    fit : Fit
+        The sigmoid fit the verdicts rest on.
+    comparison : object or None
+        The model comparison (``emergence.compare``) when it ran.
+    """
+
+    records: list[dict[str, Any]]
+    config: Config
+    fit: Fit
+    comparison: Any = None
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> pd.DataFrame:
+        """The verdict table (reasons joined as text)."""
+        df = pd.DataFrame(self.records)
+        if len(df):
+            df["reasons"] = df["reasons"].map(", ".join)
+        cols = ["task", "metric", "family", "verdict", "reasons", "p_sharp", "p_sharp_avg",
+                "width_median", "width_lo", "width_hi", "threshold_median", "threshold_lo",
+                "threshold_hi", "n_scales", "n_in_transition"]
+        return df[[c for c in cols if c in df.columns]]
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """JSON-ready records (``reasons`` as a list of codes)."""
+        return _jsonable(self.records)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the records and the config as JSON (atomically)."""
+        return atomic_write_json(path, {"config": self.config.as_dict(), "notes": self.notes,
+                                        "records": self.to_records()})
+
+    def __repr__(self) -> str:
+        counts = pd.Series([r["verdict"] for r in self.records]).value_counts().to_dict()
+        return f"CheckResult({len(self.records)} curves: {counts})"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return f"<p>{html.escape(repr(self))}</p>" + self.summary().to_html(
+            float_format=lambda v: f"{v:.3g}")
+
+
+# --------------------------------------------------------------------------------------------
+# individual checks (plain functions of results and data; each returns per-series columns)
+# --------------------------------------------------------------------------------------------
+def chance_test(table: ScoreTable, series: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Is the smallest tested model above chance? One-sided binomial test per discrete curve.
+
+    "Indistinguishable from chance" allows a practical margin of :data:`ABSENT_MARGIN` of the
+    head-room (a generative task at 0.2 % exact match with chance 0 counts as absent): the test
+    is of H0 ``p <= c + margin (1 - c)``. Returns columns ``first_score``, ``chance_level``,
+    ``chance_p`` (p-value of H0 at the smallest scale; NaN for continuous metrics or unknown
+    chance).
+    """
+    from scipy.stats import binom
+
+    out = []
+    d = table.data
+    for _, s in series.iterrows():
+        rows = d
+        for k in keys:
+            rows = rows[rows[k] == s[k]]
+        first = rows[rows["x"] == rows["x"].min()]
+        c = float(first["chance"].iloc[0]) if first["chance"].notna().all() else np.nan
+        score = float(first["y"].mean())
+        p = np.nan
+        if first["k"].notna().all() and np.isfinite(c):
+            k = float(first["k"].sum())
+            n = float(first["n_items"].sum())
+            p = float(binom.sf(k - 1, n, c + ABSENT_MARGIN * (1 - c)))
+        out.append({"first_score": score, "chance_level": c, "chance_p": p})
+    return pd.DataFrame(out)
+
+
+def power_law_link(discrete: np.ndarray, continuous: np.ndarray, n_items: np.ndarray,
+                   L: float | None = None) -> dict[str, float]:
+    """Test ``discrete ≈ continuous^L`` (exact match as the product of per-token successes).
+
+    L is fitted by least squares on ``log discrete = L log continuous`` over points where both are
+    positive, unless given. Returns ``L`` and ``fit_share``: the share of points whose discrete
+    score lies within 2.6 binomial SD (99 %) of ``continuous^L``.
+    """
+    ok = (discrete > 0) & (continuous > 0) & (continuous < 1)
+    if L is None:
+        if ok.sum() < 2:
+            return {"L": np.nan, "fit_share": np.nan}
+        lc, ld = np.log(continuous[ok]), np.log(discrete[ok])
+        L = float(np.sum(lc * ld) / np.sum(lc * lc))
+    pred = np.clip(continuous, 0, 1) ** L
+    sd = np.sqrt(np.maximum(pred * (1 - pred), 1e-12) / n_items) + 1.0 / n_items
+    share = float(np.mean(np.abs(discrete - pred) <= 2.6 * sd))
+    return {"L": float(L), "fit_share": share}
+
+
+def prior_sensitivity(f: Fit, threshold: float = 0.05) -> pd.DataFrame:
+    """Power-scaling sensitivity (arviz ``psense``) of width and threshold per series.
+
+    Only the top-level priors are power-scaled (population means and sds, and the independent
+    per-series priors): scaling the hierarchical prior itself would measure the pooling, not the
+    prior choice. Returns per series the largest prior and likelihood sensitivities and the
+    arviz diagnosis.
+    """
+    import arviz as az
+    import pymc as pm
+
+    model = f.pymc_model()
+    tree = f.tree.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tree = pm.compute_log_likelihood(tree, model=model, extend_inferencedata=True,
+                                         progressbar=False)
+        tree = pm.stats.compute_log_prior(tree, model=model, extend_inferencedata=True,
+                                          progressbar=False)
+    lp = tree["log_prior"]
+    top = [v for v in lp.data_vars if v.startswith(("mu_", "sigma_"))
+           or v in ("lapse_logit", "log_phi", "floor", "sigma_family")]
+    if not f.model_data.pooled:
+        top = [v for v in lp.data_vars]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s = az.psense_summary(tree, var_names=["width", "threshold"], threshold=threshold,
+                              prior_var_names=top)
+    labels = f.series["label"].tolist()
+    rows = []
+    for lab in labels:
+        sub = s[[idx.endswith(f"[{lab}]") for idx in s.index]]
+        diag = [d for d in sub["diagnosis"] if d != "✓"]
+        rows.append({"psense_prior": float(sub["prior"].max()),
+                     "psense_likelihood": float(sub["likelihood"].max()),
+                     "psense_diagnosis": "; ".join(sorted(set(diag))) or "ok"})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------
+def check(
+    data: ScoreTable | pd.DataFrame | str | Path,
+    *,
+    sharp_width: float = 1.0,
+    models: tuple[str, ...] | list[str] = ("sigmoid", "powerlaw", "loglinear"),
+    cv: str = "loso",
+    metric_kinds: dict[str, str] | None = None,
+    answer_tokens: float | None = None,
+    psense: bool = True,
+    config: Config | dict[str, Any] | None = None,
+    **options: Any,
+) -> CheckResult:
+    """Check emergence claims: one verdict per (task, metric[, family]) curve, with reasons.
+
+    Parameters
+    ----------
+    data : ScoreTable, DataFrame or path
+        Scores (several metrics of a task enable the metric-choice check).
+    sharp_width : float
+        Sharpness cut in decades of scale (10 %-90 % width).
+    models : sequence of str
+        Models for the comparison; the first must be ``"sigmoid"``. ``["sigmoid"]`` skips it.
+    cv : {"loso", "loo", "none"}
+        Comparison by leave-one-scale-out refits, PSIS-LOO, or none.
+    metric_kinds : dict, optional
+        ``{metric name: "discrete" | "continuous"}`` overriding the inferred kinds.
+    answer_tokens : float, optional
+        Answer length L for the ``discrete ≈ continuous^L`` test (fitted when omitted).
+    psense : bool
+        Run the power-scaling prior-sensitivity check.
+    config : Config or dict, optional
+        Fit options; keyword ``options`` override them (seed, draws, ...).
+
+    Returns
+    -------
+    CheckResult
+        ``.summary()`` is the verdict table; ``.to_records()`` the JSON records.
+    """
+    cfg = make_config(config, sharp_width=sharp_width, model="sigmoid", **options)
+    table = as_table(data, scale=cfg.scale)
+    if metric_kinds:
+        table = table.with_metric_kinds(metric_kinds)
+    models = list(models)
+    if not models or models[0] != "sigmoid":
+        raise ValueError(f"models={models!r}: the first model must be 'sigmoid' (the emergent "
+                         "curve), e.g. ['sigmoid', 'powerlaw', 'loglinear'].")
+    notes: list[str] = []
+    f = fit(table, config=cfg)
+    summ = f.summary().reset_index(drop=True)
+    series = f.series.reset_index(drop=True)
+    keys = table.series_keys(cfg.families)
+
+    # comparison with smooth alternatives
+    comparison = None
+    comp = pd.DataFrame(index=range(len(series)))
+    if len(models) > 1 and cv != "none":
+        from .compare import compare
+
+        comparison = compare(table, models=models, cv=cv, config=cfg)
+        comp = _comparison_columns(comparison, series, models)
+    # prior sensitivity
+    ps = prior_sensitivity(f) if psense else pd.DataFrame(index=range(len(series)))
+    ch = chance_test(table, series, keys)
+    full = pd.concat([summ, series[["label", "metric_kind"]], comp, ps, ch],
+                     axis=1)
+    metric_links = _metric_links(table, full, f, answer_tokens)
+    fam_notes = _family_notes(full, cfg)
+
+    records = []
+    for i, r in full.iterrows():
+        rec = _verdict(r, f, cfg, metric_links.get(i), fam_notes.get(i))
+        records.append(rec)
+    return CheckResult(records=records, config=cfg, fit=f, comparison=comparison, notes=notes)
+
+
+def _comparison_columns(comparison: Any, series: pd.DataFrame, models: list[str]) -> pd.DataFrame:
+    """Per-series preferred model, stacking weights and model-averaged P(sharp)."""
+    bt = comparison.by_task.reset_index(drop=True)
+    rows = []
+    for _, s in series.iterrows():
+        m = bt[(bt["task"] == s["task"]) & (bt["metric"] == s["metric"])
+               & (bt["family"] == s["family"])]
+        if "shots" in bt.columns:
+            m = m[m["shots"].astype(str) == str(s["shots"])]
+        if "setting" in bt.columns:
+            m = m[m["setting"].astype(str) == str(s["setting"])]
+        if not len(m):
+            rows.append({})
+            continue
+        r = m.iloc[0]
+        weights = {k: float(r.get(f"weight_{k}", np.nan)) for k in models}
+        psh = {k: float(r.get(f"p_sharp_{k}", np.nan)) for k in models}
+        avg = np.nansum([weights[k] * psh[k] for k in models]) / max(
+            np.nansum([weights[k] for k in models if np.isfinite(psh[k])]), 1e-12)
+        rows.append({"preferred": r.get("preferred", "indistinguishable"),
+                     "weights": weights, "p_sharp_models": psh,
+                     "p_sharp_avg": float(avg) if np.isfinite(avg) else np.nan,
+                     "pareto_k_high": bool(r.get("pareto_k_high", False))})
+    return pd.DataFrame(rows, index=range(len(series)))
+
+
+def _metric_links(table: ScoreTable, full: pd.DataFrame, f: Fit,
+                  answer_tokens: float | None) -> dict[int, dict[str, Any]]:
+    """For discrete curves with a continuous sibling (same task, family, shots, setting).
+
+    Measures (1) how much the continuous metric rises, as a share of its own range, between the
+    smallest tested scale and the scale where the discrete curve leaves its floor (10 % of its
+    rise) — ``other_rise_at_floor`` with the posterior probability that it rises at all — and
+    (2) how well ``discrete ≈ continuous^L`` fits (:func:`power_law_link`).
+    """
+    out: dict[int, dict[str, Any]] = {}
+    sib_keys = ["task", "family", "shots", "setting"]
+    d = table.data
+    onset = f.threshold(0.1)["threshold_median"].to_numpy()
+    for i, r in full.iterrows():
+        if r["metric_kind"] != "discrete":
+            continue
+        sibs = full[(full["metric_kind"] == "continuous")
+                    & np.logical_and.reduce([full[k] == r[k] for k in sib_keys])]
+        if not len(sibs):
+            continue
+        j = int(sibs.index[0])
+        o = sibs.iloc[0]
+        rows = d[np.logical_and.reduce([d[k] == r[k] for k in sib_keys])]
+        a = rows[rows["metric"] == r["metric"]].groupby("model")[["y", "n_items", "x"]].first()
+        b = rows[rows["metric"] == o["metric"]].groupby("model")["y"].first()
+        joined = a.join(b.rename("cont"), how="inner")
+        link = power_law_link(joined["y"].to_numpy(), joined["cont"].to_numpy(),
+                              joined["n_items"].fillna(1000).to_numpy(), answer_tokens)
+        x_lo, x_on = float(r["x_min"]), float(onset[i])
+        rise, p_rise = 0.0, 0.0
+        if x_on > x_lo:
+            mu = f.curve(np.array([x_lo, x_on]), j)
+            span = f.draws("ceiling")[:, j] - f.draws("chance_floor")[:, j]
+            delta = mu[:, 1] - mu[:, 0]
+            rise = float(np.median(delta / np.maximum(span, 1e-12)))
+            p_rise = float(np.mean(delta > 0))
+        out[i] = {"other_metric": o["metric"], "other_p_sharp": float(o["p_sharp"]),
+                  "other_width": float(o["width_median"]), "other_rise_at_floor": rise,
+                  "other_p_rise": p_rise, **link}
+    return out
+
+
+def _family_notes(full: pd.DataFrame, cfg: Config) -> dict[int, str]:
+    if cfg.families != "separate":
+        return {}
+    out = {}
+    for _, g in full.groupby(["task", "metric", "shots", "setting"], sort=False):
+        sharp = g[g["p_sharp"] > P_DECISIVE]["family"].tolist()
+        smooth = g[g["p_sharp"] < 1 - P_DECISIVE]["family"].tolist()
+        if sharp and smooth:
+            note = f"sharp in {', '.join(sharp)}; smooth in {', '.join(smooth)}"
+            for i in g.index:
+                out[i] = note
+    return out
+
+
+def _verdict(r: pd.Series, f: Fit, cfg: Config, link: dict[str, Any] | None,
+             fam_note: str | None) -> dict[str, Any]:
+    reasons: list[str] = []
+    ctx: dict[str, Any] = {"sharp_width": cfg.sharp_width, "n_scales": int(r["n_scales"]),
+                           "p_sharp": float(r["p_sharp"]), "p_smooth": 1 - float(r["p_sharp"])}
+    # diagnostics
+    diag = []
+    if r["rhat_max"] > cfg.rhat_max:
+        diag.append(f"R-hat {r['rhat_max']:.3f}")
+    if r["ess_bulk_min"] < cfg.ess_min:
+        diag.append(f"bulk ESS {r['ess_bulk_min']:.0f}")
+    if r["divergences"] > 0:
+        diag.append(f"{int(r['divergences'])} divergences in the joint fit")
+    if diag:
+        reasons.append("diagnostics_failed")
+        ctx["diag"] = ", ".join(diag)
+    if int(r["n_scales"]) < MIN_SCALES_FOR_VERDICT:
+        reasons.append("too_sparse")
+    if bool(r.get("pareto_k_high", False)):
+        reasons.append("pareto_k_high")
+    # sampling density (columns from emergence.sampling, via Fit.summary)
+    n_in = r.get("n_in_transition", np.nan)
+    if n_in == 0:
+        reasons.append("no_scale_in_rise")
+        ctx["gap_lo"] = f"{10 ** r['threshold_lo']:.3g}"
+        ctx["gap_hi"] = f"{10 ** r['threshold_hi']:.3g}"
+    if bool(r.get("prior_driven_width", False)):
+        reasons.append("prior_driven_width")
+        ctx["contraction"] = float(r.get("width_contraction", np.nan))
+    p_above = float(r.get("p_threshold_above", np.nan))
+    p_below = float(r.get("p_threshold_below", np.nan))
+    if max(np.nan_to_num(p_above), np.nan_to_num(p_below)) > 0.5:
+        reasons.append("threshold_beyond_range")
+        ctx.update(p_above=p_above, p_below=p_below)
+    # chance at the smallest scale (discrete metrics with known chance)
+    cp = r.get("chance_p", np.nan)
+    if np.isfinite(cp) and cp < 0.01:
+        reasons.append("above_chance_at_smallest")
+        ctx.update(first_score=float(r["first_score"]), chance=float(r["chance_level"]), chance_p=cp)
+    # prior sensitivity
+    diagnosis = str(r.get("psense_diagnosis", "ok"))
+    if "weak likelihood" in diagnosis:
+        reasons.append("prior_sensitive")
+        ctx["psense"] = diagnosis
+    elif "conflict" in diagnosis:
+        reasons.append("prior_data_conflict")
+        ctx["psense"] = diagnosis
+    # sharpness, model-averaged when the comparison ran
+    p_avg = r.get("p_sharp_avg", np.nan)
+    p_eff = float(p_avg) if p_avg == p_avg and p_avg is not None else float(r["p_sharp"])
+    ctx["p_sharp_avg"] = p_eff
+    preferred = r.get("preferred", None)
+    if isinstance(preferred, str) and preferred not in ("indistinguishable", ""):
+        ctx["preferred"] = preferred
+        reasons.append("sigmoid_preferred" if preferred == "sigmoid" else "smooth_model_preferred")
+    elif isinstance(preferred, str):
+        reasons.append("comparison_indistinguishable")
+    if p_eff > P_DECISIVE:
+        reasons.append("sharp")
+        sharp_call = "sharp"
+    elif p_eff < 1 - P_DECISIVE:
+        reasons.append("smooth_width")
+        ctx["p_smooth"] = 1 - p_eff
+        sharp_call = "smooth"
+    else:
+        reasons.append("width_uncertain")
+        sharp_call = "uncertain"
+    if "smooth_model_preferred" in reasons and sharp_call == "sharp":
+        sharp_call = "uncertain"
+    # metric choice
+    metric_induced = False
+    if link is not None:
+        ctx.update(link)
+        rises = link["other_p_rise"] > 0.95 and link["other_rise_at_floor"] > MIN_EARLY_RISE
+        if rises:
+            reasons.append("continuous_metric_smooth")
+        if np.isfinite(link.get("fit_share", np.nan)) and link["fit_share"] >= 0.8 and link["L"] >= 1:
+            reasons.append("predicted_by_continuous")
+            ctx["fit_share"] = link["fit_share"]
+        # the discrete curve's apparent onset is induced by the metric when the continuous metric
+        # was already improving while the discrete one sat at its floor
+        metric_induced = rises and sharp_call != "smooth"
+    if fam_note:
+        reasons.append("family_disagreement")
+        ctx["family_note"] = fam_note
+
+    if any(c in reasons for c in BLOCKING):
+        verdict = "undetermined"
+    elif metric_induced:
+        verdict = "metric-induced"
+    elif sharp_call == "sharp":
+        verdict = "undetermined" if any(c in reasons for c in BLOCK_EMERGENT) else "emergent"
+    elif sharp_call == "smooth" or "smooth_model_preferred" in reasons:
+        verdict = "smooth"
+    else:
+        verdict = "undetermined"
+    messages = []
+    for c in reasons:
+        try:
+            messages.append(REASONS[c].format(**ctx))
+        except (KeyError, ValueError):
+            messages.append(REASONS[c])
+    rec = {
+        "task": r["task"], "metric": r["metric"], "family": r["family"], "shots": r["shots"],
+        "setting": r["setting"], "verdict": verdict, "reasons": reasons, "messages": messages,
+        "p_sharp": float(r["p_sharp"]), "p_sharp_avg": p_eff,
+        "width_median": float(r["width_median"]), "width_lo": float(r["width_lo"]),
+        "width_hi": float(r["width_hi"]), "threshold_median": float(r["threshold_median"]),
+        "threshold_lo": float(r["threshold_lo"]), "threshold_hi": float(r["threshold_hi"]),
+        "n_scales": int(r["n_scales"]),
+        "n_in_transition": None if not np.isfinite(n_in) else int(n_in),
+        "metric_kind": r["metric_kind"],
+        "weights": r.get("weights") if isinstance(r.get("weights"), dict) else None,
+        "preferred": preferred if isinstance(preferred, str) else None,
+    }
+    return rec
+
+
+def load_check(path: str | Path) -> dict[str, Any]:
+    """Read a saved check result (JSON: config, notes, records)."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))
