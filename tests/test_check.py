@@ -104,7 +104,7 @@ def test_power_law_link_recovers_L():
 
 
 def test_chance_test_margin():
-    # 0.2 % exact match with chance 0 is "absent" (within the 2 % margin); 30 % of 4 choices is not
+    # 0.2 % exact match with chance 0 is "absent" (within the 5 % margin); 30 % of 4 choices is not
     from emergence.data import load_scores
 
     frame = pd.DataFrame({"task": ["a"] * 3 + ["b"] * 3, "model": list("xyzxyz"),

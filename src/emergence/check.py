@@ -80,9 +80,13 @@ REASONS: dict[str, str] = {
     "prior_data_conflict": "power-scaling shows a potential prior-data conflict ({psense})",
     "family_disagreement": "other families disagree on this task: {family_note}",
     "pareto_k_high": "PSIS-LOO was unreliable for this curve (Pareto-k > 0.7)",
+    "flat_at_chance": "no tested scale is distinguishable from chance (best score {best:.3f}, "
+                      "chance {chance:.3f}, margin {margin:.0%} of the head-room): the ability is "
+                      "absent up to {x_max:.3g}, so nothing can be said about the shape of a rise; "
+                      "its threshold lies beyond the largest tested model",
 }
 #: Codes that prevent any verdict but ``undetermined``.
-BLOCKING = ("too_sparse", "diagnostics_failed")
+BLOCKING = ("too_sparse", "diagnostics_failed", "flat_at_chance")
 #: Codes that prevent ``emergent`` (the claim then is ``undetermined``).
 BLOCK_EMERGENT = ("no_scale_in_rise", "prior_driven_width", "threshold_beyond_range",
                   "above_chance_at_smallest", "prior_sensitive", "pareto_k_high")
@@ -91,7 +95,7 @@ MIN_SCALES_FOR_VERDICT = 4
 #: that makes the discrete metric's onset metric-induced.
 MIN_EARLY_RISE = 0.1
 #: Share of the head-room above chance still counted as "absent" (Wei et al.'s near-chance).
-ABSENT_MARGIN = 0.02
+ABSENT_MARGIN = 0.05
 P_DECISIVE = 0.9
 
 
@@ -107,15 +111,15 @@ class CheckResult:
         transition, comparison weights).
     config : Config
         Options used (saved with the result).
-    fit : Fit
-        The sigmoid fit the verdicts rest on.
+    fit : Fit or None
+        The sigmoid fit the verdicts rest on (None when every curve was flat at chance).
     comparison : object or None
         The model comparison (``emergence.compare``) when it ran.
     """
 
     records: list[dict[str, Any]]
     config: Config
-    fit: Fit
+    fit: Fit | None
     comparison: Any = None
     notes: list[str] = field(default_factory=list)
 
@@ -288,10 +292,18 @@ def check(
         raise ValueError(f"models={models!r}: the first model must be 'sigmoid' (the emergent "
                          "curve), e.g. ['sigmoid', 'powerlaw', 'loglinear'].")
     notes: list[str] = []
+    keys = table.series_keys(cfg.families)
+    # curves at chance at every tested scale carry no information on the shape of a rise and
+    # make the joint posterior hard to sample: they get their verdict without a fit
+    flat_records, table = _split_flat(table, keys, cfg)
+    if flat_records:
+        notes.append(f"{len(flat_records)} curve(s) at chance at every tested scale were not "
+                     "fitted (verdict undetermined, reason flat_at_chance).")
+    if not len(table):
+        return CheckResult(records=flat_records, config=cfg, fit=None, notes=notes)
     f = fit(table, config=cfg)
     summ = f.summary().reset_index(drop=True)
     series = f.series.reset_index(drop=True)
-    keys = table.series_keys(cfg.families)
 
     # comparison with smooth alternatives
     comparison = None
@@ -313,7 +325,45 @@ def check(
     for i, r in full.iterrows():
         rec = _verdict(r, f, cfg, metric_links.get(i), fam_notes.get(i))
         records.append(rec)
-    return CheckResult(records=records, config=cfg, fit=f, comparison=comparison, notes=notes)
+    return CheckResult(records=records + flat_records, config=cfg, fit=f, comparison=comparison,
+                       notes=notes)
+
+
+def _split_flat(table: ScoreTable, keys: list[str], cfg: Config) -> tuple[list[dict[str, Any]],
+                                                                         ScoreTable]:
+    """Records for discrete curves indistinguishable from chance at every scale; rest of table."""
+    from dataclasses import replace
+
+    from scipy.stats import binom
+
+    d = table.data
+    flat_idx = []
+    records = []
+    for key, g in d.groupby(keys, sort=False):
+        if not (g["k"].notna().all() and g["chance"].notna().all()):
+            continue
+        c = g["chance"].to_numpy(float)
+        p = binom.sf(g["k"].to_numpy(float) - 1, g["n_items"].to_numpy(float),
+                     c + ABSENT_MARGIN * (1 - c))
+        if np.all(p > 0.01):
+            flat_idx.extend(g.index.tolist())
+            rec = dict(zip(keys, key, strict=True))
+            rec.setdefault("family", "(all)")
+            n_scales = int(g["x"].nunique())
+            best = float(g["y"].max())
+            msg = REASONS["flat_at_chance"].format(best=best, chance=float(c.max()),
+                                                   margin=ABSENT_MARGIN, x_max=10 ** g["x"].max())
+            reasons = ["flat_at_chance"] + (["too_sparse"] if n_scales < MIN_SCALES_FOR_VERDICT else [])
+            records.append({**rec, "verdict": "undetermined", "reasons": reasons,
+                            "messages": [msg] + ([REASONS["too_sparse"].format(n_scales=n_scales)]
+                                                 if n_scales < MIN_SCALES_FOR_VERDICT else []),
+                            "p_sharp": None, "p_sharp_avg": None, "width_median": None,
+                            "width_lo": None, "width_hi": None, "threshold_median": None,
+                            "threshold_lo": None, "threshold_hi": None, "n_scales": n_scales,
+                            "n_in_transition": None, "metric_kind": g["metric_kind"].iat[0],
+                            "weights": None, "preferred": None})
+    rest = replace(table, data=d.drop(index=flat_idx).reset_index(drop=True))
+    return records, rest
 
 
 def _comparison_columns(comparison: Any, series: pd.DataFrame, models: list[str]) -> pd.DataFrame:

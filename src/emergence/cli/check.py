@@ -30,7 +30,7 @@ def check_command(
     config: Annotated[Path | None, typer.Option(help="TOML file of options.")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the verdicts as JSON.")] = None,
     report: Annotated[Path | None, typer.Option(help="Write an HTML or PDF report.")] = None,
-    sizes: Annotated[Path | None, typer.Option(help="CSV of model,params[,flops] for lm-eval folders.")] = None,
+    sizes: Annotated[Path | None, typer.Option(help="CSV of model,params[,flops] (lm-eval).")] = None,
     progress: Annotated[bool, typer.Option(help="Show sampling progress.")] = False,
 ) -> None:
     """Give each (task, metric, family) curve a verdict — emergent, smooth, metric-induced or
