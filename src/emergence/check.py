@@ -312,7 +312,7 @@ def check(
         from .compare import compare
 
         comparison = compare(table, models=models, cv=cv, config=cfg)
-        comp = _comparison_columns(comparison, series, models)
+        comp = _comparison_columns(comparison, series, models, f)
     # prior sensitivity
     ps = prior_sensitivity(f) if psense else pd.DataFrame(index=range(len(series)))
     ch = chance_test(table, series, keys)
@@ -366,29 +366,37 @@ def _split_flat(table: ScoreTable, keys: list[str], cfg: Config) -> tuple[list[d
     return records, rest
 
 
-def _comparison_columns(comparison: Any, series: pd.DataFrame, models: list[str]) -> pd.DataFrame:
-    """Per-series preferred model, stacking weights and model-averaged P(sharp)."""
-    bt = comparison.by_task.reset_index(drop=True)
+def _comparison_columns(comparison: Any, series: pd.DataFrame, models: list[str],
+                        sigmoid_fit: Fit) -> pd.DataFrame:
+    """Per-series preferred model, stacking weights and model-averaged P(sharp).
+
+    P(sharp) of each model comes from that model's full-data fit (``comparison.fits``) through
+    its own curve; the average uses the stacking weights of the models with a P(sharp).
+    """
+    bt = comparison.by_task
+    fits = dict(getattr(comparison, "fits", {}) or {})
+    fits.setdefault("sigmoid", sigmoid_fit)
+    p_by_model = {}
+    for m in models:
+        if m in fits and fits[m] is not None:
+            ps = fits[m].p_sharp(sigmoid_fit.config.sharp_width)
+            p_by_model[m] = dict(zip(fits[m].series["label"], ps.to_numpy(), strict=True))
     rows = []
     for _, s in series.iterrows():
-        m = bt[(bt["task"] == s["task"]) & (bt["metric"] == s["metric"])
-               & (bt["family"] == s["family"])]
-        if "shots" in bt.columns:
-            m = m[m["shots"].astype(str) == str(s["shots"])]
-        if "setting" in bt.columns:
-            m = m[m["setting"].astype(str) == str(s["setting"])]
+        m = bt[bt["label"] == s["label"]]
         if not len(m):
             rows.append({})
             continue
-        r = m.iloc[0]
-        weights = {k: float(r.get(f"weight_{k}", np.nan)) for k in models}
-        psh = {k: float(r.get(f"p_sharp_{k}", np.nan)) for k in models}
-        avg = np.nansum([weights[k] * psh[k] for k in models]) / max(
-            np.nansum([weights[k] for k in models if np.isfinite(psh[k])]), 1e-12)
-        rows.append({"preferred": r.get("preferred", "indistinguishable"),
-                     "weights": weights, "p_sharp_models": psh,
-                     "p_sharp_avg": float(avg) if np.isfinite(avg) else np.nan,
-                     "pareto_k_high": bool(r.get("pareto_k_high", False))})
+        weights = {str(r["model"]): float(r["weight"]) for _, r in m.iterrows()}
+        psh = {k: float(p_by_model.get(k, {}).get(s["label"], np.nan)) for k in models}
+        use = [k for k in models if np.isfinite(psh[k]) and np.isfinite(weights.get(k, np.nan))]
+        wsum = sum(weights[k] for k in use)
+        avg = sum(weights[k] * psh[k] for k in use) / wsum if wsum > 0 else psh["sigmoid"]
+        k_high = bool((m["n_k_high"] > 0).any()) if "n_k_high" in m.columns else False
+        rows.append({"preferred": str(m["preferred"].iat[0]), "weights": weights,
+                     "p_sharp_models": psh, "p_sharp_avg": float(avg), "pareto_k_high": k_high,
+                     "too_few_scales_cmp": bool(m["too_few_scales"].iat[0])
+                     if "too_few_scales" in m.columns else False})
     return pd.DataFrame(rows, index=range(len(series)))
 
 
