@@ -118,3 +118,24 @@ def test_chance_test_margin():
     out = chance_test(t, s, t.series_keys())
     assert out["chance_p"].iloc[0] > 0.5
     assert out["chance_p"].iloc[1] < 0.01
+
+
+def test_sharp_truth_with_no_scale_in_rise_is_undetermined():
+    """A sharp truth (width 0.5, threshold 10) observed only at 1e8, 10^8.5, 10^11.5, 1e12.
+
+    No scale lies within 1.5 decades of the threshold: with 1000 items the floor and ceiling
+    points alone bound the width through the logistic's tails, so the verdict must say the
+    sharpness rests on the assumed shape (no_scale_in_rise) and be undetermined.
+    """
+    x = np.array([8.0, 8.5, 11.5, 12.0])
+    truths = [{"task": f"t{i}", "x0": 10.0 + 0.1 * i, "logk": _logk(0.5), "lapse": 0.05}
+              for i in range(5)]
+    frame = simulate_table("sigmoid", truths, x, n_items=1000, seed=5)
+    res = check(frame, cv="none", psense=False, seed=4)
+    summ = res.fit.summary()
+    assert (summ["n_in_transition"] == 0).all()
+    assert summ["shape_dependent"].all()
+    assert summ["sampling_note"].str.contains("rests on the curve's assumed shape").all()
+    for r in res.records:
+        assert r["verdict"] == "undetermined", r
+        assert "no_scale_in_rise" in r["reasons"]

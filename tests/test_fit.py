@@ -43,6 +43,12 @@ def test_summary_columns_and_diagnostics(sim_fit):
                 "lapse_median", "rhat_max", "ess_bulk_min", "divergences", "too_sparse"]:
         assert col in s.columns
     assert len(s) == 20
+    # dense grid: every rise is observed (12 scales over 4 decades, widths 0.6-3 decades) and the
+    # data narrow the width far below the prior's spread
+    assert (s["n_in_transition"] >= 1).all()
+    assert not s["shape_dependent"].any() and not s["prior_driven_width"].any()
+    assert (s["width_contraction"] < 0.5).all()
+    assert ((s["p_threshold_above"] < 0.5) & (s["p_threshold_below"] < 0.5)).all()
     assert (s["rhat_max"] <= 1.01).all() and (s["ess_bulk_min"] >= 400).all()
     assert fit.diagnostics["divergences"] == 0
     # p_sharp agrees with the stored width draws

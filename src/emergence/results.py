@@ -22,6 +22,7 @@ from .config import Config, make_config
 from .data import ScoreTable, as_table
 from .inference import CompiledSampler, Timing, check_diagnostics, diagnostics
 from .models import CurveModel, ModelData, get
+from .sampling import sampling_diagnostics, sampling_notes
 
 DERIVED = ("width", "threshold", "ceiling", "lapse", "chance_floor")
 
@@ -222,7 +223,10 @@ class Fit:
         threshold_median/lo/hi`` (log10 scale, central ``config.interval`` interval),
         ``width_median/lo/hi`` (decades from 10 % to 90 % of the rise), ``p_sharp``
         (P(width < sharp_width)), ``lapse_median`` (distance of the ceiling from 1),
-        ``rhat_max``, ``ess_bulk_min``, ``divergences`` (whole fit), ``too_sparse``.
+        ``rhat_max``, ``ess_bulk_min``, ``divergences`` (whole fit), ``too_sparse``, and the
+        sampling diagnostics of :mod:`emergence.sampling`: ``n_in_transition``,
+        ``p_no_scale_in_rise``, ``width_contraction``, ``prior_driven_width``,
+        ``p_threshold_above``, ``p_threshold_below``, ``shape_dependent``, ``sampling_note``.
         """
         s = self.series.reset_index(drop=True)
         thr = self._interval(self.draws("threshold"), "threshold")
@@ -235,6 +239,10 @@ class Fit:
         out["ess_bulk_min"] = d["ess_bulk_min"].to_numpy()
         out["divergences"] = self._diag_overall["divergences"]
         out["too_sparse"] = s["too_sparse"].to_numpy()
+        samp = sampling_diagnostics(self)
+        out = pd.concat([out, samp.drop(columns=["transition_lo", "transition_hi"])], axis=1)
+        out["sampling_note"] = ["; ".join(sampling_notes(r, self.config.sharp_width))
+                                for r in samp.to_dict("records")]
         return out
 
     # ---- persistence ---------------------------------------------------------------------

@@ -1,0 +1,140 @@
+"""How the sampled scales limit what a fit can say: per-series sampling diagnostics.
+
+For each curve of a :class:`~emergence.results.Fit`:
+
+* ``n_in_transition`` — tested scales inside the posterior-median 10 %-90 % transition region,
+  and ``p_no_scale_in_rise`` — posterior probability that no tested scale lies inside it;
+* ``width_contraction`` — 90 % interval length of log(width), posterior over prior (1 = the data
+  taught nothing about the width; the prior is simulated from the model's declarative priors);
+  ``prior_driven_width`` when it exceeds :data:`PRIOR_DRIVEN`;
+* ``p_threshold_above`` / ``p_threshold_below`` — P(x0 > largest tested scale) and
+  P(x0 < smallest): a threshold outside the tested range is reported this way instead of as a
+  falsely precise interval;
+* ``shape_dependent`` — no tested scale in the rise: whatever the width posterior says comes
+  from the curve's assumed tails (a logistic's), not from observed points.
+
+This module sits at the results layer: it reads a fit's draws and priors, it never fits.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from . import curves as C
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .results import Fit
+
+#: Posterior/prior interval ratio of log(width) above which the width is called prior-driven.
+PRIOR_DRIVEN = 0.5
+PRIOR_DRAWS = 20_000
+
+
+def _draw_prior(prior: Any, context: dict[str, float], rng: np.random.Generator, n: int) -> np.ndarray:
+    """Monte Carlo draws from a declarative :class:`~emergence.models.base.Prior`."""
+    p = prior.resolved(context)
+    dist = prior.dist
+    if dist == "Normal":
+        return rng.normal(p.get("mu", 0.0), p.get("sigma", 1.0), n)
+    if dist == "HalfNormal":
+        return np.abs(rng.normal(0.0, p.get("sigma", 1.0), n))
+    if dist == "StudentT":
+        return p.get("mu", 0.0) + p.get("sigma", 1.0) * rng.standard_t(p.get("nu", 3.0), n)
+    if dist == "HalfCauchy":
+        return np.abs(p.get("beta", 1.0) * rng.standard_cauchy(n))
+    if dist == "Exponential":
+        return rng.exponential(1.0 / p.get("lam", 1.0), n)
+    if dist == "Uniform":
+        return rng.uniform(p.get("lower", 0.0), p.get("upper", 1.0), n)
+    if dist == "Beta":
+        return rng.beta(p.get("alpha", 1.0), p.get("beta", 1.0), n)
+    if dist == "Gamma":
+        return rng.gamma(p.get("alpha", 1.0), 1.0 / p.get("beta", 1.0), n)
+    raise ValueError(
+        f"cannot simulate prior {dist!r} for the width contraction; supported: Normal, "
+        "HalfNormal, StudentT, HalfCauchy, Exponential, Uniform, Beta, Gamma."
+    )
+
+
+def prior_series_draws(f: Fit, n: int = PRIOR_DRAWS, seed: int = 0) -> dict[str, np.ndarray]:
+    """Prior draws of one series' curve parameters (population draws when pooled)."""
+    rng = np.random.default_rng(seed)
+    md = f.model_data
+    out = {}
+    for p in f.model.params:
+        if p.pooled and md.pooled:
+            mu = _draw_prior(md.priors[f"mu_{p.name}"], md.context, rng, n)
+            sd = _draw_prior(md.priors[f"sigma_{p.name}"], md.context, rng, n)
+            out[p.name] = rng.normal(mu, sd)
+        elif p.pooled:
+            out[p.name] = _draw_prior(md.priors[f"mu_{p.name}"], md.context, rng, n)
+        else:
+            out[p.name] = _draw_prior(md.priors[p.name], md.context, rng, n)
+    return out
+
+
+def sampling_diagnostics(f: Fit) -> pd.DataFrame:
+    """Per-series sampling diagnostics of a fit (see the module docstring for the columns)."""
+    model = f.model
+    names = model.series_param_names()
+    post = {n: f.draws(n) for n in names}
+    lo_lv, hi_lv = C.WIDTH_LEVELS
+    x10 = model.threshold(lo_lv, **post)
+    x90 = model.threshold(hi_lv, **post)
+    x50 = f.draws("threshold")
+    width = f.draws("width")
+    prior = prior_series_draws(f, seed=int(f.config.seed) % (2**32))
+    with np.errstate(all="ignore"):
+        prior_w = np.log(model.width(**prior))
+    prior_w = prior_w[np.isfinite(prior_w)]
+    q = (1 - f.config.interval) / 2
+    prior_len = float(np.diff(np.quantile(prior_w, [q, 1 - q]))[0])
+    obs = f.model_data.obs
+    rows = []
+    for i in range(len(f.series)):
+        xs = np.unique(obs.loc[obs["series_idx"] == i, "x"].to_numpy())
+        a, b = x10[:, i], x90[:, i]
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        m_lo, m_hi = float(np.median(lo)), float(np.median(hi))
+        n_in = int(np.sum((xs >= m_lo) & (xs <= m_hi)))
+        inside = (xs[None, :] >= lo[:, None]) & (xs[None, :] <= hi[:, None])
+        p_none = float(np.mean(~inside.any(axis=1)))
+        lw = np.log(width[:, i])
+        post_len = float(np.diff(np.quantile(lw, [q, 1 - q]))[0])
+        contraction = post_len / prior_len if prior_len > 0 else np.nan
+        rows.append({
+            "n_in_transition": n_in,
+            "p_no_scale_in_rise": p_none,
+            "transition_lo": m_lo,
+            "transition_hi": m_hi,
+            "width_contraction": contraction,
+            "prior_driven_width": bool(contraction > PRIOR_DRIVEN),
+            "p_threshold_above": float(np.mean(x50[:, i] > xs.max())),
+            "p_threshold_below": float(np.mean(x50[:, i] < xs.min())),
+            "shape_dependent": n_in == 0,
+        })
+    return pd.DataFrame(rows)
+
+
+def sampling_notes(row: dict[str, Any] | pd.Series, sharp_width: float) -> list[str]:
+    """Sentences for people about one series' sampling diagnostics."""
+    out = []
+    if row["n_in_transition"] == 0:
+        out.append(
+            "no tested scale lies inside the posterior 10 %-90 % transition "
+            f"({10 ** row['transition_lo']:.3g} to {10 ** row['transition_hi']:.3g}): the width "
+            "(and so P(sharp)) rests on the curve's assumed shape, not on observed points"
+        )
+    if row["prior_driven_width"]:
+        out.append(f"the width posterior is prior-driven (interval {row['width_contraction']:.0%} "
+                   "of the prior's)")
+    if row["p_threshold_above"] > 0.5:
+        out.append(f"the threshold probably lies above the largest tested scale "
+                   f"(P = {row['p_threshold_above']:.2f})")
+    if row["p_threshold_below"] > 0.5:
+        out.append(f"the threshold probably lies below the smallest tested scale "
+                   f"(P = {row['p_threshold_below']:.2f})")
+    return out
