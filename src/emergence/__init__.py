@@ -18,6 +18,7 @@ except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0+unknown"
 
 from . import curves, datasets, models  # noqa: E402
+from .compare import Comparison, compare
 from .config import Config  # noqa: E402
 from .data import ScoreTable, load_scores  # noqa: E402
 from .errors import (  # noqa: E402
@@ -30,8 +31,12 @@ from .errors import (  # noqa: E402
     SparseDataWarning,
 )
 from .results import Fit, fit, load_fit  # noqa: E402
+from .check import CheckResult, check  # noqa: E402
 
 __all__ = [
+    "CheckResult",
+    "check",
+    "Comparison",
     "Config",
     "ConfigError",
     "ConvergenceWarning",
@@ -43,6 +48,7 @@ __all__ = [
     "ScoreTable",
     "SparseDataWarning",
     "__version__",
+    "compare",
     "curves",
     "datasets",
     "fit",

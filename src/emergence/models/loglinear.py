@@ -2,19 +2,19 @@
 
 ``mu = c + (1 - c)(1 - lapse) g(h)`` with ``h = (x + delta_f - x0) / w + 1/2``,
 ``w = exp(logw)`` decades, and ``g`` the linear ramp ``clip(h, 0, 1)`` smoothed by a logistic
-of scale ``1/8`` in ``h`` (see :class:`emergence.curves.LogLinear`): performance linear in
+of scale ``1/16`` in ``h`` (see :class:`emergence.curves.LogLinear`): performance linear in
 log N between the floor and the ceiling, Wei et al.'s (2022) description of tasks that improve
 "gradually" with scale. Unlike the sigmoid and the power law, its tails reach the floor and
-ceiling quickly (within about ``w / 8`` decades of the ramp's ends), so it disagrees with them
+ceiling quickly (within about ``w / 16`` decades of the ramp's ends), so it disagrees with them
 about points far from the midpoint.
 
 Priors (population level, partial pooling across series):
 
 * ``mu_x0 ~ Normal(x_mid, 2)``, ``sigma_x0 ~ HalfNormal(1)``: as the sigmoid's threshold.
 * ``mu_logw ~ Normal(log 2.5, 1)``, ``sigma_logw ~ HalfNormal(0.75)``: ramp length median 2.5
-  decades, i.e. a 10 %-90 % width of about 2.4 decades (width = 0.95 w), 95 % range of the
-  width 0.33-17 decades. The model stands for the gradual hypothesis, so its prior leans smooth
-  (prior P(width < 1 decade) is about 0.19, like the power law's 0.16) while still allowing
+  decades, i.e. a 10 %-90 % width of about 2.1 decades (width = 0.83 w), 95 % range of the
+  width 0.3-15 decades. The model stands for the gradual hypothesis, so its prior leans smooth
+  (prior P(width < 1 decade) is about 0.23; the power law's is 0.16) while still allowing
   sharp ramps when the data demand them.
 """
 
@@ -36,5 +36,5 @@ class LogLinearModel(CurveModel):
                     Prior("HalfNormal", {"sigma": 1.0}), "log10 scale at mid-rise"),
         SeriesParam("logw", Prior("Normal", {"mu": float(np.log(2.5)), "sigma": 1.0}),
                     Prior("HalfNormal", {"sigma": 0.75}),
-                    "log of the ramp length in decades (10-90 % width = 0.95 w)"),
+                    "log of the ramp length in decades (10-90 % width = 0.83 w)"),
     )
