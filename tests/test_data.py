@@ -217,7 +217,8 @@ def test_metric_kind_inference_and_override(tiny_frame):
     t = load_scores(frame)
     kinds = t.data.groupby("metric")["metric_kind"].first()
     assert kinds["acc"] == "discrete" and kinds["bleu"] == "continuous"
-    assert t.data.loc[t.data["metric"] == "bleu", "k"].isna().all()  # fitted on scores
+    # fitted on pseudo-counts round(score * n) all the same (beta-binomial absorbs the difference)
+    assert t.data.loc[t.data["metric"] == "bleu", "k"].notna().all()
     # unknown name: decided by whether scores are multiples of 1/n_items
     odd = tiny_frame.assign(metric="my_metric")
     assert set(load_scores(odd).data["metric_kind"]) == {"discrete"}

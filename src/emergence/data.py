@@ -166,14 +166,11 @@ class ScoreTable:
     def with_metric_kinds(self, overrides: dict[str, str]) -> ScoreTable:
         """A copy whose metric kinds are re-inferred with ``overrides`` (metric name -> kind).
 
-        Discrete metrics with ``n_items`` are fitted on counts, continuous ones on scores.
+        The kind drives the metric-choice check of :func:`emergence.check`; the likelihood does
+        not depend on it (counts when ``n_items`` is known).
         """
         d = self.data.copy()
         d["metric_kind"] = infer_metric_kinds(d.assign(metric_kind=np.nan), overrides=overrides)
-        cont = d["metric_kind"] == "continuous"
-        d.loc[cont, "k"] = np.nan
-        need = ~cont & d["n_items"].notna() & d["k"].isna()
-        d.loc[need, "k"] = np.round(d.loc[need, "y"] * d.loc[need, "n_items"])
         return replace(self, data=d)
 
 
@@ -578,16 +575,17 @@ def validate(
         dropped.append(d)
         df = df.loc[~extra]
 
-    # metric kind: discrete proportions are fitted on counts, continuous metrics on scores
+    # metric kind (discrete proportion of items, or continuous) drives the metric-choice check.
+    # Scores averaged over n_items items are fitted on (pseudo-)counts round(score * n) with a
+    # beta-binomial for both kinds: for a continuous metric (BLEU) the overdispersion absorbs
+    # the difference, and scores at 0 stay well-behaved (a beta likelihood on squeezed zeros made
+    # the sampler diverge on ObsScaling's ipa_transliterate BLEU). Without n_items: beta on scores.
     df["metric_kind"] = infer_metric_kinds(df, where)
-    cont = df["metric_kind"] == "continuous"
-    if cont.any():
-        df.loc[cont, "k"] = np.nan
 
     # derived arrays
     df["scale_value"] = df[scale].astype(float)
     df["x"] = np.log10(df["scale_value"])
-    has_n = df["n_items"].notna() & ~cont
+    has_n = df["n_items"].notna()
     df.loc[has_n & df["k"].isna(), "k"] = np.round(df.loc[has_n, "y"] * df.loc[has_n, "n_items"])
     df["shots"] = df["shots"].map(lambda v: "" if pd.isna(v) else str(int(v)))
     df = df.reset_index(drop=True)
