@@ -61,6 +61,7 @@ def plot_curve(fit: Fit, series: int | str, *, ax: Any = None, n_grid: int = 120
     matplotlib.figure.Figure
     """
     plt = _plt()
+    standalone = ax is None
     if ax is None:
         fig, ax = plt.subplots(figsize=(4.2, 3.2))
     fig = ax.figure
@@ -105,6 +106,8 @@ def plot_curve(fit: Fit, series: int | str, *, ax: Any = None, n_grid: int = 120
     ax.tick_params(labelsize=8)
     if len(fams) > 1:
         ax.legend(fontsize=6, frameon=False)
+    if standalone:
+        fig.tight_layout()
     return fig
 
 
@@ -126,6 +129,34 @@ def plot_curves(fit: Fit, series: Sequence[int | str] | None = None, *, ncols: i
         plot_curve(fit, i, ax=ax)
     for ax in list(axes.flat)[len(idx):]:
         ax.set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_width_posterior(fit: Fit, series: int | str, *, ax: Any = None) -> Any:
+    """Histogram of one series' width posterior (decades, log axis) against the sharpness cut.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    plt = _plt()
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(3.2, 2.4))
+    fig = ax.figure
+    i = fit._series_index(series)
+    w = fit.draws("width")[:, i]
+    lw = np.log10(w)
+    ax.hist(lw, bins=40, color="C0", alpha=0.8)
+    cut = np.log10(fit.config.sharp_width)
+    ax.axvline(cut, color="C3", ls="--", lw=1.2)
+    p = float((w < fit.config.sharp_width).mean())
+    ax.set_title(f"width posterior; P(sharp) = {p:.2f}", fontsize=9)
+    ticks = [t for t in (-1, -0.5, 0, 0.5, 1, 1.5) if lw.min() - 0.3 <= t <= lw.max() + 0.3]
+    ax.set_xticks(ticks, [f"{10 ** t:.2g}" for t in ticks])
+    ax.set_xlabel("width (decades, log axis)", fontsize=8)
+    ax.set_yticks([])
+    ax.tick_params(labelsize=8)
     fig.tight_layout()
     return fig
 

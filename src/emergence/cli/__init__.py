@@ -6,6 +6,7 @@ from . import compare as _compare  # noqa: F401  (registers commands)
 from . import check as _check  # noqa: F401
 from . import demo as _demo  # noqa: F401
 from . import fit as _fit  # noqa: F401
+from . import report as _report  # noqa: F401
 from ._app import app
 
 

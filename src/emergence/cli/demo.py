@@ -21,8 +21,8 @@ def demo_command(
 ) -> None:
     """Fit the bundled ObsScaling emergent tasks (Ruan et al. 2024) end to end.
 
-    Writes the summary (CSV), the fit (NetCDF) and figures of data with posterior curves and
-    50/90 % bands, and of the width posteriors, to OUT.
+    Writes the summary (CSV), the fit (NetCDF), figures of data with posterior curves and
+    50/90 % bands and of the width posteriors, and HTML and PDF reports, to OUT.
     """
     from .. import datasets
     from ..plots import plot_curves, plot_width
@@ -45,10 +45,16 @@ def demo_command(
     atomic_write(out / "curves.png", lambda p: fig.savefig(p, dpi=80, format="png"))
     fig = plot_width(result)
     atomic_write(out / "width.png", lambda p: fig.savefig(p, dpi=110, format="png"))
+    from ..report import report
+
+    title = "emergence demo: ObsScaling emergent tasks (Ruan et al. 2024)"
+    report(result, out / "report.html", title=title)
+    report(result, out / "report.pdf", title=title)
     d = result.diagnostics
     console.print(
         f"diagnostics: R-hat max {d['rhat_max']:.3f}, bulk ESS min {d['ess_bulk_min']:.0f}, "
         f"divergences {d['divergences']}"
         + ("" if not result.failed else f" [red](failed: {'; '.join(result.failed)})[/]")
     )
-    console.print(f"written: {out}/summary.csv, fit.nc, curves.png, width.png")
+    console.print(f"written: {out}/summary.csv, fit.nc, curves.png, width.png, report.html, "
+                  "report.pdf")

@@ -37,6 +37,7 @@ def fit_command(
     out: Annotated[Path | None, typer.Option(help="Save the fit as NetCDF.")] = None,
     summary: Annotated[Path | None, typer.Option(help="Write the summary CSV.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Write a figure of data and curves.")] = None,
+    report: Annotated[Path | None, typer.Option(help="Write an HTML or PDF report.")] = None,
     progress: Annotated[bool, typer.Option(help="Show sampling progress.")] = True,
 ) -> None:
     """Fit a hierarchical curve model and print one row per (task, metric, family)."""
@@ -70,6 +71,11 @@ def fit_command(
         fig = plot_curves(result)
         atomic_write(plot, lambda p: fig.savefig(p, dpi=110, format=plot.suffix.lstrip(".") or "png"))
         console.print(f"figure written to {plot}")
+    if report:
+        from ..report import report as make_report
+
+        make_report(result, report, title=f"emergence fit of {file.name}")
+        console.print(f"report written to {report}")
     if result.failed:
         console.print(f"[red]diagnostics failed: {'; '.join(result.failed)}[/]")
         raise typer.Exit(1)
