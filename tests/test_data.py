@@ -160,7 +160,7 @@ def test_perplexity_and_lower_is_better(tiny_frame):
     t = load_scores(pd.concat([ppl, err], ignore_index=True))
     a = t.data[t.data["metric"] == "ppl"]
     np.testing.assert_allclose(a["y"], [1 / 40, 1 / 20, 1 / 8, 1 / 4])
-    assert a["n_items"].isna().all()  # fitted as scores, not counts
+    assert a["k"].isna().all()  # fitted as scores, not counts
     b = t.data[t.data["metric"] == "error_rate"]
     np.testing.assert_allclose(b["y"], 1 - b["score"])
     assert any("1/ppl" in n for n in t.notes)

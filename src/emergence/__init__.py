@@ -17,11 +17,12 @@ try:
 except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0+unknown"
 
-from . import curves, datasets, models  # noqa: E402
+from . import curves, datasets, models
+from .check import CheckResult, check
 from .compare import Comparison, compare
-from .config import Config  # noqa: E402
-from .data import ScoreTable, load_scores  # noqa: E402
-from .errors import (  # noqa: E402
+from .config import Config
+from .data import ScoreTable, load_scores
+from .errors import (
     ConfigError,
     ConvergenceWarning,
     DroppedRowsWarning,
@@ -30,12 +31,12 @@ from .errors import (  # noqa: E402
     EmergenceWarning,
     SparseDataWarning,
 )
-from .results import Fit, fit, load_fit  # noqa: E402
-from .check import CheckResult, check  # noqa: E402
+from .readers import from_wide, read_lm_eval
+from .report import report
+from .results import Fit, fit, load_fit
 
 __all__ = [
     "CheckResult",
-    "check",
     "Comparison",
     "Config",
     "ConfigError",
@@ -48,11 +49,15 @@ __all__ = [
     "ScoreTable",
     "SparseDataWarning",
     "__version__",
+    "check",
     "compare",
     "curves",
     "datasets",
     "fit",
+    "from_wide",
     "load_fit",
     "load_scores",
     "models",
+    "read_lm_eval",
+    "report",
 ]

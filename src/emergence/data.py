@@ -512,7 +512,6 @@ def validate(
             )
         df.loc[is_ppl, "y"] = 1.0 / df.loc[is_ppl, "score"]
         df.loc[is_ppl, "chance"] = 0.0
-        df.loc[is_ppl, "n_items"] = np.nan
         df.loc[is_ppl, "higher_is_better"] = True
         notes.append(
             "perplexity rows were turned into the per-token probability 1/ppl (higher is better, "
@@ -585,7 +584,7 @@ def validate(
     # derived arrays
     df["scale_value"] = df[scale].astype(float)
     df["x"] = np.log10(df["scale_value"])
-    has_n = df["n_items"].notna()
+    has_n = df["n_items"].notna() & ~df["metric"].str.lower().isin(PERPLEXITY_NAMES)  # never counts
     df.loc[has_n & df["k"].isna(), "k"] = np.round(df.loc[has_n, "y"] * df.loc[has_n, "n_items"])
     df["shots"] = df["shots"].map(lambda v: "" if pd.isna(v) else str(int(v)))
     df = df.reset_index(drop=True)

@@ -43,8 +43,14 @@ def show_warnings(caught: list[warnings.WarningMessage]) -> None:
 
 def load_input(path: Path, scale: str, task: list[str] | None, metric: list[str] | None,
                family: list[str] | None, sizes: Path | None = None) -> ScoreTable:
-    """Load FILE (a score table) with the CLI's selections; errors exit with a clear message."""
+    """Load FILE (a score table, or lm-eval results: a folder or .json) with the CLI's
+    selections; errors exit with a clear message."""
     try:
+        if path.is_dir() or path.suffix.lower() == ".json":
+            from ..readers import read_lm_eval
+
+            return read_lm_eval(path, sizes=sizes, scale=scale, task=task or None,
+                                metric=metric or None, family=family or None)
         return load_scores(path, scale=scale, task=task or None, metric=metric or None,
                            family=family or None)
     except EmergenceError as exc:

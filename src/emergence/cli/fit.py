@@ -19,7 +19,7 @@ SUMMARY_COLUMNS = ["task", "metric", "family", "n_scales", "threshold_median", "
 
 @app.command("fit")
 def fit_command(
-    file: Annotated[Path, typer.Argument(help="Score table (CSV/TSV/parquet) in the tidy schema.")],
+    file: Annotated[Path, typer.Argument(help="Score table (CSV/TSV/parquet) or lm-eval results folder.")],
     scale: Annotated[str, typer.Option(help="Scale axis: params or flops.")] = "params",
     task: Annotated[list[str] | None, typer.Option(help="Task(s) to keep; globs allowed.")] = None,
     metric: Annotated[list[str] | None, typer.Option(help="Metric(s) to keep.")] = None,
@@ -34,6 +34,7 @@ def fit_command(
     chains: Annotated[int | None, typer.Option(help="Chains.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (stored with the result).")] = None,
     config: Annotated[Path | None, typer.Option(help="TOML file of options.")] = None,
+    sizes: Annotated[Path | None, typer.Option(help="CSV of model,params[,flops] (lm-eval).")] = None,
     out: Annotated[Path | None, typer.Option(help="Save the fit as NetCDF.")] = None,
     summary: Annotated[Path | None, typer.Option(help="Write the summary CSV.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Write a figure of data and curves.")] = None,
@@ -48,7 +49,7 @@ def fit_command(
                        chains=chains, seed=seed, progress=progress)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        table = load_input(file, cfg.scale, task, metric, family)
+        table = load_input(file, cfg.scale, task, metric, family, sizes)
         console.print(f"[bold]{table!r}[/]", highlight=False)
         try:
             result = do_fit(table, config=cfg)
