@@ -161,12 +161,13 @@ def _aggregate_groups(df: pd.DataFrame) -> pd.DataFrame:
     have = set(map(tuple, df.loc[df["subtask"] == "", ["task", "model", "metric", "shots"]]
                    .astype(str).values))
     rows = []
-    for (task, model, metric, shots, step), g in subs.groupby(
+    for (task, model, metric, shots, _step), g in subs.groupby(
             ["task", "model", "metric", "shots", "step"], dropna=False):
         if (str(task), str(model), str(metric), str(shots)) in have:
             continue
         n = g["n_items"].sum()
-        rows.append({**g.iloc[0].to_dict(), "subtask": "", "score": float((g["score"] * g["n_items"]).sum() / n),
+        score = float((g["score"] * g["n_items"]).sum() / n)
+        rows.append({**g.iloc[0].to_dict(), "subtask": "", "score": score,
                      "stderr": np.nan, "n_items": float(n),
                      "setting": f"{SETTING_2023};micro_avg_{len(g)}_subjects"
                      if g["setting"].iat[0] == SETTING_2023 else "micro_avg",

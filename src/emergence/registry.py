@@ -81,11 +81,10 @@ _SIZE_RE = re.compile(r"(?<![\d.])(?P<num>\d+(?:\.\d+)?)(?P<unit>[mbk])(?P<frac>
 
 def size_from_name(model: str) -> float | None:
     """Parameter count written in a model name: ``1.4b`` -> 1.4e9, ``350m``, BLOOM's ``7b1``."""
-    m = None
-    for m in _SIZE_RE.finditer(model):
-        pass  # the last size-like token wins ("pythia-v1.1-1b" -> "1b")
-    if m is None:
+    found = list(_SIZE_RE.finditer(model))
+    if not found:
         return None
+    m = found[-1]  # the last size-like token wins ("pythia-v1.1-1b" -> "1b")
     num = float(m.group("num"))
     if m.group("frac"):
         num = float(f"{m.group('num')}.{m.group('frac')}")
