@@ -402,16 +402,6 @@ def _unit_frame(obs: pd.DataFrame, md: ModelData) -> pd.DataFrame:
     return u.reset_index(drop=True)
 
 
-def _swappable(sampler: CompiledSampler, data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Drop data arrays the compiled graph does not use (nutpie rejects unknown names)."""
-    compiled = getattr(sampler, "_compiled", None)
-    keys = getattr(compiled, "shared_var_keys", None)
-    if keys is None:
-        return data
-    used = {v.name for v in keys}
-    return {k: v for k, v in data.items() if k in used}
-
-
 def _fit_diag(tree: Any, model: type[CurveModel], fold: float, seconds: float) -> dict[str, Any]:
     names = [*model.series_param_names(), "lapse_logit"]
     _, o = diagnostics(tree, names)
@@ -432,7 +422,7 @@ def _loso(model: type[CurveModel], md: ModelData, sampler: CompiledSampler, fold
         test = keys == key
         train = obs[~test]
         t0 = time.perf_counter()
-        tree = sampler.sample(data=_swappable(sampler, model.data_arrays(md, train)),
+        tree = sampler.sample(data=model.data_arrays(md, train),
                               seed=seed + i)
         secs = time.perf_counter() - t0
         post = tree["posterior"]
@@ -458,7 +448,7 @@ def _full_fit(model: type[CurveModel], md: ModelData, cfg: Config, table: ScoreT
     from .results import Fit, add_derived
 
     if tree is None:
-        tree = sampler.sample(data=_swappable(sampler, model.data_arrays(md)), seed=seed)
+        tree = sampler.sample(data=model.data_arrays(md), seed=seed)
     tree = add_derived(tree, model, md, cfg)
     return Fit(tree, cfg, table, md, sampler.timing, sampler)
 

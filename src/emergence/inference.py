@@ -58,12 +58,27 @@ class CompiledSampler:
             self._compiled = nutpie.compile_pymc_model(model)
         self.timing.compile = time.perf_counter() - t0
 
+    def swappable(self, data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Keep the data arrays the compiled graph uses (nutpie rejects unknown names)."""
+        keys = getattr(self._compiled, "shared_var_keys", None)
+        if keys is None:
+            names = {v.name for v in getattr(self.model, "data_vars", [])}
+            return {k: v for k, v in data.items() if not names or k in names}
+        used = {getattr(v, "name", v) for v in keys}
+        return {k: v for k, v in data.items() if k in used}
+
     def sample(self, data: dict[str, np.ndarray] | None = None, seed: int | None = None,
-               progress: bool | None = None) -> Any:
-        """Draw from the posterior, optionally with new data; return an arviz DataTree."""
+               progress: bool | None = None, cores: int | None = None) -> Any:
+        """Draw from the posterior, optionally with new data; return an arviz DataTree.
+
+        ``data`` may hold arrays the graph does not use (they are ignored); ``cores`` caps the
+        threads of this one run (default: one per chain, at most the machine's cores).
+        """
         cfg = self.config
         seed = cfg.seed if seed is None else seed
         progress = cfg.progress if progress is None else progress
+        cores = min(cfg.chains, os.cpu_count() or 1) if cores is None else cores
+        data = self.swappable(data) if data else data
         t0 = time.perf_counter()
         if cfg.sampler == "nutpie":
             import nutpie
@@ -72,7 +87,7 @@ class CompiledSampler:
             tree = nutpie.sample(
                 compiled, draws=cfg.draws, tune=cfg.tune, chains=cfg.chains, seed=int(seed),
                 progress_bar=progress, target_accept=cfg.target_accept, save_warmup=False,
-                cores=min(cfg.chains, os.cpu_count() or 1),
+                cores=cores,
             )
         else:
             import pymc as pm
@@ -90,7 +105,7 @@ class CompiledSampler:
                     warnings.filterwarnings("ignore", message=".*effective sample size.*")
                     tree = pm.sample(
                         draws=cfg.draws, tune=cfg.tune, chains=cfg.chains,
-                        cores=min(cfg.chains, os.cpu_count() or 1), random_seed=int(seed),
+                        cores=cores, random_seed=int(seed),
                         progressbar=progress, nuts_sampler=cfg.sampler,
                         nuts={"target_accept": cfg.target_accept},
                         compute_convergence_checks=False, quiet=not progress,
