@@ -36,6 +36,11 @@ from .report import report
 from .results import Fit, fit, load_fit
 
 __all__ = [
+    "DesignResult",
+    "Truth",
+    "design",
+    "recommend_scales",
+    "subsample",
     "CheckResult",
     "Comparison",
     "Config",

@@ -184,3 +184,32 @@ def plot_width(fit: Fit, *, ax: Any = None, max_series: int = 60) -> Any:
     ax.legend(fontsize=7, frameon=False)
     fig.tight_layout()
     return fig
+
+
+def plot_design(result: Any, *, ax: Any = None) -> Any:
+    """Design study: 90 % width-interval length against the number of scales in the rise.
+
+    One point per replicate (jittered), the per-grid median as a line. Reads a
+    :class:`emergence.design.DesignResult` only.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    plt = _plt()
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig = ax.figure
+    rec = result.records
+    rng = np.random.default_rng(0)
+    ax.scatter(rec["n_in_rise"] + rng.uniform(-0.15, 0.15, len(rec)), rec["width_interval"],
+               s=10, alpha=0.5, color="C0")
+    med = rec.groupby("n_in_rise")["width_interval"].median()
+    ax.plot(med.index, med.values, "-o", color="C3", ms=4, label="median")
+    ax.set_yscale("log")
+    ax.set_xlabel("tested scales inside the true 10 %-90 % rise")
+    ax.set_ylabel("90 % interval length of the width (decades)")
+    ax.set_title(f"design study, truth {result.truth.label}", fontsize=9)
+    ax.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig

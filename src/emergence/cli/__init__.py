@@ -5,6 +5,7 @@ from __future__ import annotations
 from . import check as _check  # noqa: F401
 from . import compare as _compare  # noqa: F401  (registers commands)
 from . import demo as _demo  # noqa: F401
+from . import design as _design  # noqa: F401
 from . import fit as _fit  # noqa: F401
 from . import report as _report  # noqa: F401
 from ._app import app
