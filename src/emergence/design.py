@@ -266,7 +266,8 @@ def _executor_map(tasks: list[dict[str, Any]], scheduler: Any, workers: int,
     with Progress(disable=not progress, transient=True) as bar:
         tid = bar.add_task("replicates", total=len(tasks))
         if scheduler is not None:
-            from distributed import Client, as_completed as dask_completed
+            from distributed import Client
+            from distributed import as_completed as dask_completed
 
             client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
             futs = client.map(run_replicate, tasks, pure=False)
