@@ -8,6 +8,7 @@ from . import demo as _demo  # noqa: F401
 from . import design as _design  # noqa: F401
 from . import fit as _fit  # noqa: F401
 from . import report as _report  # noqa: F401
+from . import sbc as _sbc  # noqa: F401
 from ._app import app
 
 

@@ -1,0 +1,37 @@
+"""``emergence sbc``: simulation-based calibration of a model."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ._app import app, console, print_frame
+
+
+@app.command("sbc")
+def sbc_command(
+    model: Annotated[str, typer.Option(help="sigmoid | powerlaw | loglinear.")] = "sigmoid",
+    simulations: Annotated[int, typer.Option(help="Number of simulations.")] = 100,
+    seed: Annotated[int, typer.Option(help="Seed of the study.")] = 0,
+    draws: Annotated[int, typer.Option(help="Draws per chain per refit.")] = 1000,
+    tune: Annotated[int, typer.Option(help="Tuning steps per chain per refit.")] = 500,
+    parametrization: Annotated[str, typer.Option(help="centered | noncentered.")] = "noncentered",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write tests and ranks.")] = None,
+) -> None:
+    """Simulation-based calibration: ranks of true values among posterior draws, tested for
+    uniformity (chi-square, p > 0.01)."""
+    from ..sbc import sbc
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = sbc(model, simulations=simulations, seed=seed, draws=draws, tune=tune,
+                  parametrization=parametrization, target_accept=0.95)
+    print_frame(res.tests(), f"SBC of {model}: {simulations} simulations, seed {seed} "
+                f"({res.divergent_simulations} with divergences)")
+    console.print("uniformity: " + ("[green]passes[/]" if res.passed else "[red]fails[/]"))
+    if json_out:
+        res.save(json_out)
+        console.print(f"written {json_out}")
