@@ -163,7 +163,8 @@ def sbc(
         n_total = post.sizes["chain"] * post.sizes["draw"]
         keep = np.linspace(0, n_total - 1, n_ranks - 1).astype(int)
 
-        def rank(name: str, true: Any, values: np.ndarray) -> None:
+        def rank(name: str, true: Any, values: np.ndarray, sim: int = sim,
+                 n_total: int = n_total, keep: np.ndarray = keep) -> None:
             v = values.reshape(n_total, -1)[keep]
             t = np.atleast_1d(true)
             for j in range(v.shape[1]):
