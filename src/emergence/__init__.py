@@ -61,6 +61,7 @@ __all__ = [
     "load_fit",
     "load_scores",
     "models",
+    "plots",
     "read_lm_eval",
     "recommend_scales",
     "report",
