@@ -84,3 +84,21 @@ def test_report_of_fit_and_bad_suffix(check_result, tmp_path):
         report(check_result, tmp_path / "x.docx")
     with pytest.raises(TypeError, match="cannot report a str"):
         report("nope", tmp_path / "x.html")
+
+
+def test_design_study_report(tmp_path):
+    from emergence.design import Truth, design
+
+    study = design(Truth.smooth(3), ["1e8..1e12:5"], replicates=2, seed=1, workers=1)
+    p = report(study, tmp_path / "d.html")
+    text = p.read_text()
+    assert "Design analysis" in text and "smooth:3" in text and "data:image/png" in text
+
+
+def test_notebook_reprs_escape_user_strings(check_result):
+    html = check_result._repr_html_()
+    assert "<table" in html and EVIL not in html and "&lt;script&gt;" in html
+    fit_html = check_result.fit._repr_html_()
+    assert "<table" in fit_html and EVIL not in fit_html
+    table_html = check_result.fit.table._repr_html_()
+    assert "<table" in table_html and EVIL not in table_html

@@ -203,7 +203,9 @@ def run_replicate(task: dict[str, Any]) -> dict[str, Any]:
 
     rh = _group(az.rhat(tree, var_names=["x0", "logk"]))
     rhat = float(max(np.nanmax(rh["x0"].values), np.nanmax(rh["logk"].values)))
-    truth_sharp = (2 * C.LN9 / np.exp(params["logk"])) < sharp_w
+    true_w = 2 * C.LN9 / np.exp(params["logk"])
+    truth_sharp = true_w < sharp_w
+    t_lo, t_hi = np.quantile(x0, [0.05, 0.95])
     return {"grid_index": g, "replicate": r, "grid": [float(v) for v in x],
             "n_in_rise": int(np.sum((x >= tx10) & (x <= tx90))),
             "width_lo": float(lo), "width_hi": float(hi), "width_interval": float(hi - lo),
@@ -211,6 +213,8 @@ def run_replicate(task: dict[str, Any]) -> dict[str, Any]:
             "width_median": float(np.median(width)), "threshold_median": float(np.median(x0)),
             "p_sharp": p_sharp, "call": call, "truth_sharp": bool(truth_sharp),
             "correct": call == ("sharp" if truth_sharp else "smooth"),
+            "width_covered": bool(lo <= true_w <= hi),
+            "threshold_covered": bool(t_lo <= params["x0"] <= t_hi),
             "divergences": int(tree["sample_stats"]["diverging"].values.sum()), "rhat": rhat}
 
 
@@ -243,6 +247,8 @@ class DesignResult:
                 "p_sharp_mean": float(r["p_sharp"].mean()) if len(r) else np.nan,
                 "correct_rate": float(r["correct"].mean()) if len(r) else np.nan,
                 "divergent_rate": float((r["divergences"] > 0).mean()) if len(r) else np.nan,
+                "width_coverage": float(r["width_covered"].mean()) if len(r) else np.nan,
+                "threshold_coverage": float(r["threshold_covered"].mean()) if len(r) else np.nan,
             })
         return pd.DataFrame(rows)
 

@@ -213,3 +213,40 @@ def plot_design(result: Any, *, ax: Any = None) -> Any:
     ax.legend(fontsize=8, frameon=False)
     fig.tight_layout()
     return fig
+
+
+def plot_sbc_ranks(result: Any, *, ncols: int = 4) -> Any:
+    """Rank histograms of a simulation-based calibration, one panel per quantity.
+
+    The grey band is the central 99 % range of a bin count under uniform ranks (binomial);
+    the dashed line the expected count. Reads an :class:`emergence.sbc.SBCResult` only.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from scipy.stats import binom
+
+    plt = _plt()
+    tests = result.tests().set_index("quantity")
+    quantities = list(tests.index)
+    ncols = max(1, min(ncols, len(quantities)))
+    nrows = math.ceil(len(quantities) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3 * ncols, 2.4 * nrows), squeeze=False)
+    for ax, q in zip(axes.flat, quantities, strict=False):
+        r = result.ranks.loc[result.ranks["quantity"] == q, "rank"].to_numpy()
+        edges = np.linspace(0, result.n_ranks, result.bins + 1)
+        counts = np.histogram(r, bins=edges)[0]
+        n, p = len(r), 1 / result.bins
+        lo, hi = binom.ppf(0.005, n, p), binom.ppf(0.995, n, p)
+        ax.axhspan(lo, hi, color="0.88", zorder=0)
+        ax.axhline(n * p, color="0.4", ls="--", lw=0.8)
+        ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color="C0",
+               edgecolor="white")
+        ax.set_title(f"{q}  (p = {tests.loc[q, 'p_value']:.2f})", fontsize=9)
+        ax.set_xlabel("rank", fontsize=8)
+    for ax in list(axes.flat)[len(quantities):]:
+        ax.set_visible(False)
+    fig.suptitle(f"SBC rank histograms, {result.model}", fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -35,6 +35,7 @@ def compare_command(
         "--json", help="Write the per-series records as a JSON list.")] = None,
     out: Annotated[Path | None, typer.Option(
         help="Write the full result (records, overall, diagnostics, config) as JSON.")] = None,
+    report: Annotated[Path | None, typer.Option(help="Write an HTML or PDF report.")] = None,
     progress: Annotated[bool, typer.Option(help="Show sampling progress.")] = False,
 ) -> None:
     """Compare curve models per (task, metric, family) and overall.
@@ -75,3 +76,8 @@ def compare_command(
     if out:
         result.save(out)
         console.print(f"result written to {out}")
+    if report:
+        from ..report import report as make_report
+
+        make_report(result, report, title=f"emergence model comparison of {file.name}")
+        console.print(f"report written to {report}")

@@ -28,6 +28,7 @@ def design_command(
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address.")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write per-grid records.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Figure: width interval vs scales in rise.")] = None,
+    report: Annotated[Path | None, typer.Option(help="Write an HTML or PDF report.")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Simulate and refit candidate grids of scales: how well would each settle the width?"""
@@ -67,3 +68,8 @@ def design_command(
 
         fig = plot_design(res)
         atomic_write(plot, lambda p: fig.savefig(p, dpi=110, format=plot.suffix.lstrip(".") or "png"))
+    if report:
+        from ..report import report as make_report
+
+        make_report(res, report, title=f"emergence design study ({res.truth.label})")
+        console.print(f"report written to {report}")

@@ -20,6 +20,7 @@ def sbc_command(
     tune: Annotated[int, typer.Option(help="Tuning steps per chain per refit.")] = 500,
     parametrization: Annotated[str, typer.Option(help="centered | noncentered.")] = "noncentered",
     json_out: Annotated[Path | None, typer.Option("--json", help="Write tests and ranks.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write rank histograms (png/pdf/svg).")] = None,
 ) -> None:
     """Simulation-based calibration: ranks of true values among posterior draws, tested for
     uniformity (chi-square, p > 0.01)."""
@@ -35,3 +36,11 @@ def sbc_command(
     if json_out:
         res.save(json_out)
         console.print(f"written {json_out}")
+    if plot:
+        from .._io import atomic_write
+        from ..plots import plot_sbc_ranks
+
+        fig = plot_sbc_ranks(res)
+        fmt = plot.suffix.lstrip(".") or "png"
+        atomic_write(plot, lambda p: fig.savefig(p, format=fmt, dpi=120))
+        console.print(f"written {plot}")

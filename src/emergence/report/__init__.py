@@ -111,11 +111,16 @@ def _context(results: Sequence[Any], title: str, max_figures: int) -> dict[str, 
     from ..compare import Comparison
     from ..results import Fit
 
+    from ..design import DesignResult
+
     fit = None
     check = None
     comparison = None
+    studies = []
     for r in results:
-        if isinstance(r, CheckResult):
+        if isinstance(r, DesignResult):
+            studies.append(r)
+        elif isinstance(r, CheckResult):
             check = r
             comparison = comparison or r.comparison
         elif isinstance(r, Comparison):
@@ -124,8 +129,8 @@ def _context(results: Sequence[Any], title: str, max_figures: int) -> dict[str, 
             fit = r
         else:
             raise TypeError(
-                f"cannot report a {type(r).__name__}; pass a Fit, a Comparison, a CheckResult "
-                "or a list of them."
+                f"cannot report a {type(r).__name__}; pass a Fit, a Comparison, a CheckResult, "
+                "a DesignResult or a list of them."
             )
     fit = fit or (_fit_of(check) if check else None)
     if comparison is not None and fit is None:
@@ -166,6 +171,7 @@ def _context(results: Sequence[Any], title: str, max_figures: int) -> dict[str, 
         "versions": _versions(), "series": [], "summary_rows": [], "diagnostics": None,
         "provenance": None, "config": None, "help": DIAGNOSTIC_HELP,
         "check_notes": list(check.notes) if check is not None else [],
+        "designs": [_design_section(d) for d in studies],
     }
     if fit is not None:
         ctx["series"] = _series_sections(fit, records, weights, max_figures)
@@ -205,6 +211,18 @@ def _context(results: Sequence[Any], title: str, max_figures: int) -> dict[str, 
         ctx["seed"] = fit.config.seed
         ctx["summary_cols"] = SUMMARY_COLS
     return ctx
+
+
+def _design_section(study: Any) -> dict[str, Any]:
+    from ..plots import plot_design
+
+    s = study.summary()
+    rows = [[f"{g[0]:.2f}..{g[-1]:.2f} ({len(g)} scales)", _fmt(r["n_in_rise_median"], 2),
+             str(int(r["replicates"])), _fmt(r["width_interval_median"], 3),
+             _fmt(r["p_sharp_mean"], 2), _fmt(r["correct_rate"], 2)]
+            for g, (_, r) in zip(s["grid"], s.iterrows(), strict=True)]
+    return {"truth": study.truth.label, "rows": rows, "figure": _png(plot_design(study), dpi=80),
+            "seed": study.config.seed}
 
 
 SUMMARY_COLS = ["task", "metric", "family", "scales / in rise", "threshold [90 %]",
