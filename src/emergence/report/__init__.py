@@ -109,9 +109,8 @@ def _series_sections(fit: Any, records: dict[str, dict[str, Any]] | None,
 def _context(results: Sequence[Any], title: str, max_figures: int) -> dict[str, Any]:
     from ..check import CheckResult
     from ..compare import Comparison
-    from ..results import Fit
-
     from ..design import DesignResult
+    from ..results import Fit
 
     fit = None
     check = None
