@@ -122,3 +122,13 @@ def test_cli_check_on_an_lm_eval_folder(tmp_path):
     recs = json.loads(out.read_text())["records"]
     assert {r["task"] for r in recs} == {"lambada_openai", "arc_easy"}
     assert all(r["verdict"] in em.check.__globals__["VERDICTS"] for r in recs)
+
+
+def test_score_table_repr_html_escapes_user_strings():
+    # A task name with markup must come out escaped, inside an HTML table.
+    wide = pd.DataFrame({"model": ["m-1b", "m-2b", "m-4b"], "size": [1e9, 2e9, 4e9],
+                         "<b>x</b>": [0.1, 0.5, 0.9]})
+    html = from_wide(wide, params="size")._repr_html_()
+    assert "<table" in html
+    assert "<b>x</b>" not in html
+    assert "&lt;b&gt;x&lt;/b&gt;" in html
