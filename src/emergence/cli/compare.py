@@ -20,6 +20,7 @@ def compare_command(
     cv: Annotated[str, typer.Option(help="loso (leave-one-scale-out refits) | loo (PSIS-LOO).")
                   ] = "loso",
     scale: Annotated[str, typer.Option(help="Scale axis: params or flops.")] = "params",
+    sizes: Annotated[Path | None, typer.Option(help="CSV of model,params[,flops] (lm-eval).")] = None,
     task: Annotated[list[str] | None, typer.Option(help="Task(s) to keep; globs allowed.")] = None,
     metric: Annotated[list[str] | None, typer.Option(help="Metric(s) to keep.")] = None,
     family: Annotated[list[str] | None, typer.Option(help="Family(ies) to keep.")] = None,
@@ -50,7 +51,7 @@ def compare_command(
                        progress=progress)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        table = load_input(file, cfg.scale, task, metric, family)
+        table = load_input(file, cfg.scale, task, metric, family, sizes)
         console.print(f"[bold]{table!r}[/]", highlight=False)
         try:
             result = compare(table, models=models, cv=cv, config=cfg)

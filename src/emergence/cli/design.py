@@ -19,6 +19,7 @@ def design_command(
     family: Annotated[list[str] | None, typer.Option(help="Family of that task.")] = None,
     metric: Annotated[list[str] | None, typer.Option(help="Metric of that task.")] = None,
     scale: Annotated[str, typer.Option(help="Scale axis: params or flops.")] = "params",
+    sizes: Annotated[Path | None, typer.Option(help="CSV of model,params[,flops] (lm-eval).")] = None,
     grid: Annotated[list[str] | None, typer.Option(help="Candidate grid, e.g. '1e8..1e12:8'.")] = None,
     truth: Annotated[str | None, typer.Option(help="Synthetic truth: sharp:0.5 or smooth:3.")] = None,
     replicates: Annotated[int, typer.Option(help="Replicates per grid.")] = 50,
@@ -45,7 +46,7 @@ def design_command(
             else:
                 from ..results import fit
 
-                table = load_input(file, scale, task, metric, family)
+                table = load_input(file, scale, task, metric, family, sizes)
                 if len(table.series()) != 1:
                     fail(f"the selection has {len(table.series())} curves; select one with "
                          "--task/--family/--metric.")
