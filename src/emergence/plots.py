@@ -146,17 +146,22 @@ def plot_width_posterior(fit: Fit, series: int | str, *, ax: Any = None) -> Any:
     fig = ax.figure
     i = fit._series_index(series)
     w = fit.draws("width")[:, i]
-    lw = np.log10(w)
-    ax.hist(lw, bins=40, color="C0", alpha=0.8)
-    cut = np.log10(fit.config.sharp_width)
-    ax.axvline(cut, color="C3", ls="--", lw=1.2)
+    lo = min(float(w.min()), fit.config.sharp_width) / 1.2
+    hi = max(float(w.max()), fit.config.sharp_width) * 1.2
+    ax.hist(w, bins=np.logspace(np.log10(lo), np.log10(hi), 40), color="C0", alpha=0.8)
+    ax.axvline(fit.config.sharp_width, color="C3", ls="--", lw=1.2)
     p = float((w < fit.config.sharp_width).mean())
     ax.set_title(f"width posterior; P(sharp) = {p:.2f}", fontsize=9)
-    ticks = [t for t in (-1, -0.5, 0, 0.5, 1, 1.5) if lw.min() - 0.3 <= t <= lw.max() + 0.3]
-    ax.set_xticks(ticks, [f"{10 ** t:.2g}" for t in ticks])
-    ax.set_xlabel("width (decades, log axis)", fontsize=8)
+    ax.set_xscale("log")
+    from matplotlib.ticker import NullLocator
+
+    ticks = [t for t in (0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20) if lo <= t <= hi]
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.set_xlim(lo, hi)
     ax.set_yticks([])
     ax.tick_params(labelsize=8)
+    ax.set_xlabel("width (decades, log axis)", fontsize=8)
     fig.tight_layout()
     return fig
 

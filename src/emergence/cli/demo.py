@@ -49,7 +49,10 @@ def demo_command(
 
     title = "emergence demo: ObsScaling emergent tasks (Ruan et al. 2024)"
     report(result, out / "report.html", title=title)
-    report(result, out / "report.pdf", title=title)
+    try:
+        report(result, out / "report.pdf", title=title)
+    except ImportError as exc:  # WeasyPrint is in the [pdf] extra (part of [all])
+        console.print(f"[yellow]PDF report skipped:[/] {exc}")
     d = result.diagnostics
     console.print(
         f"diagnostics: R-hat max {d['rhat_max']:.3f}, bulk ESS min {d['ess_bulk_min']:.0f}, "
