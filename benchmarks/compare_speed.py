@@ -6,7 +6,7 @@ rebuilds and recompiles the model for every fold, measured in the same run on a 
 
 Run::
 
-    /work/venv/bin/python benchmarks/compare_speed.py [--draws 1000] [--tune 1000] [--naive-folds 2]
+    python benchmarks/compare_speed.py [--draws 1000] [--tune 1000] [--naive-folds 2]
 
 Prints the wall time of the full comparison, per-model compile and per-refit times, the naive
 per-fold time and the ratio naive / compiled per fold (compile amortised over the folds).
