@@ -64,7 +64,8 @@ def main() -> None:
         s["reasons"] = s["reasons"].map(", ".join)
         for c in ("p_sharp", "p_sharp_avg", "width_median"):
             s[c] = s[c].map(lambda v: "" if v is None or v != v else f"{v:.2f}")
-        desc = f"{len(table)} rows, {table.data['task'].nunique()} tasks, {table.data['model'].nunique()} models"
+        d = table.data
+        desc = f"{len(d)} rows, {d['task'].nunique()} tasks, {d['model'].nunique()} models"
         parts.append(f"\n## {name}\n\n{desc}; {secs:.0f} s; fit diagnostics: "
                      f"{json.dumps(res.fit.diagnostics if res.fit else {}, default=str)}\n")
         if res.notes:
