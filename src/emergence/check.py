@@ -34,6 +34,7 @@ import pandas as pd
 from ._io import _jsonable, atomic_write_json
 from .config import Config, make_config
 from .data import ScoreTable, as_table
+from .inference import diagnostic_failures
 from .results import Fit, fit
 
 VERDICTS = ("emergent", "smooth", "metric-induced", "undetermined")
@@ -48,7 +49,8 @@ REASONS: dict[str, str] = {
                        "for emergent, < 0.1 for smooth)",
     "too_sparse": "only {n_scales} distinct scales were tested; at least 4 are needed for a "
                   "verdict",
-    "diagnostics_failed": "the MCMC diagnostics failed ({diag}); the numbers are not "
+    "diagnostics_failed": "the MCMC diagnostics failed ({diag}; divergences count for the whole "
+                          "joint fit); the numbers are not "
                           "trustworthy. Run longer (draws=4000, tune=2000), raise target_accept "
                           "(0.95-0.99) or try parametrization='noncentered'",
     "no_scale_in_rise": "no tested scale lies inside the 10 %-90 % transition region, so the "
@@ -461,14 +463,8 @@ def _verdict(r: pd.Series, f: Fit, cfg: Config, link: dict[str, Any] | None,
     reasons: list[str] = []
     ctx: dict[str, Any] = {"sharp_width": cfg.sharp_width, "n_scales": int(r["n_scales"]),
                            "p_sharp": float(r["p_sharp"]), "p_smooth": 1 - float(r["p_sharp"])}
-    # diagnostics
-    diag = []
-    if r["rhat_max"] > cfg.rhat_max:
-        diag.append(f"R-hat {r['rhat_max']:.3f}")
-    if r["ess_bulk_min"] < cfg.ess_min:
-        diag.append(f"bulk ESS {r['ess_bulk_min']:.0f}")
-    if r["divergences"] > 0:
-        diag.append(f"{int(r['divergences'])} divergences in the joint fit")
+    # diagnostics (this curve's R-hat and ESS; divergences of the joint fit)
+    diag = diagnostic_failures(r, cfg)
     if diag:
         reasons.append("diagnostics_failed")
         ctx["diag"] = ", ".join(diag)

@@ -159,15 +159,22 @@ def _group(result: Any, name: str = "posterior") -> Any:
     return result
 
 
+def diagnostic_failures(values: Any, config: Config) -> list[str]:
+    """Failed checks, in words, of ``rhat_max``, ``ess_bulk_min`` and ``divergences`` (a dict or
+    a row) against the config's thresholds; empty when all pass."""
+    fails = []
+    if values["rhat_max"] > config.rhat_max:
+        fails.append(f"R-hat {values['rhat_max']:.3f} > {config.rhat_max}")
+    if values["ess_bulk_min"] < config.ess_min:
+        fails.append(f"bulk ESS {values['ess_bulk_min']:.0f} < {config.ess_min:.0f}")
+    if values.get("divergences", 0) > 0:
+        fails.append(f"{int(values['divergences'])} divergent transitions")
+    return fails
+
+
 def check_diagnostics(overall: dict, config: Config, what: str = "fit") -> list[str]:
     """Return human-readable failures (empty list when all pass) and warn once if any fail."""
-    fails = []
-    if overall["rhat_max"] > config.rhat_max:
-        fails.append(f"R-hat {overall['rhat_max']:.3f} > {config.rhat_max}")
-    if overall["ess_bulk_min"] < config.ess_min:
-        fails.append(f"bulk ESS {overall['ess_bulk_min']:.0f} < {config.ess_min:.0f}")
-    if overall.get("divergences", 0) > 0:
-        fails.append(f"{overall['divergences']} divergent transitions")
+    fails = diagnostic_failures(overall, config)
     if fails:
         warnings.warn(
             f"MCMC diagnostics of the {what} failed ({'; '.join(fails)}); its numbers are not "

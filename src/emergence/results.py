@@ -20,7 +20,7 @@ from . import __version__
 from ._io import atomic_write, dataset_to_frame, frame_to_dataset
 from .config import Config, make_config
 from .data import ScoreTable, as_table
-from .inference import CompiledSampler, Timing, check_diagnostics, diagnostics
+from .inference import CompiledSampler, Timing, check_diagnostics, diagnostic_failures, diagnostics
 from .models import CurveModel, ModelData, get
 from .sampling import sampling_diagnostics, sampling_notes
 
@@ -204,16 +204,7 @@ class Fit:
     @property
     def failed(self) -> list[str]:
         """Diagnostic failures (empty when R-hat, ESS and divergences all pass)."""
-        o = self._diag_overall
-        c = self.config
-        out = []
-        if o["rhat_max"] > c.rhat_max:
-            out.append(f"R-hat {o['rhat_max']:.3f} > {c.rhat_max}")
-        if o["ess_bulk_min"] < c.ess_min:
-            out.append(f"bulk ESS {o['ess_bulk_min']:.0f} < {c.ess_min:.0f}")
-        if o["divergences"] > 0:
-            out.append(f"{o['divergences']} divergent transitions")
-        return out
+        return diagnostic_failures(self._diag_overall, self.config)
 
     # ---- summary -------------------------------------------------------------------------
     def summary(self) -> pd.DataFrame:
