@@ -1,70 +1,88 @@
 """emergence.fit (nutpie) vs Stan (pystan 3) vs PyMC's own NUTS on the identical model and data.
 
-Model: hierarchical sigmoid, ``likelihood="binomial"``, ``parametrization="noncentered"``,
-known chance floors, ``families="separate"`` (no family offsets), pooled x0/logk with
-per-series lapse: exactly the PyMC graph of :class:`emergence.models.sigmoid.Sigmoid`, written
-out in Stan below (priors read from the built ``ModelData``, so both see the same numbers).
-Data: bundled ObsScaling emergent + BBH tasks and synthetic T = 10, 100, 1000 tasks (8 scales,
-1000 items). For each sampler: compile and sampling wall time separately, min bulk ESS over
-x0, logk, lapse_logit and the hyperparameters, ESS per second of sampling, peak RSS.
+Model: the package's **default** hierarchical sigmoid (``make_config()``: beta-binomial
+likelihood on counts, centred partial pooling of x0 and logk, per-series lapse and
+overdispersion, known chance floors, ``families="separate"``), written out in Stan below with the
+priors read from the built ``ModelData`` so both samplers see the same numbers.
+``--likelihood binomial --parametrization noncentered`` switches both to that variant.
+
+Cases: the bundled ObsScaling emergent tasks (39 series) and BBH (243 series), and synthetic
+T = 10, 100, 1000 tasks (8 scales, 1000 items, chance 0.25). Every (case, sampler) runs in a
+fresh process, so each pays its own start-up and compile (numba's on-disk cache of the
+pytensor kernels is warm after the first run; httpstan caches the built Stan program across
+processes: its first build is reported separately as ``stan first build``).
+
+Reported per run: compile and sampling wall time, min bulk ESS over every parameter
+(x0, logk, lapse_logit, log_phi and the hyperparameters), ESS per second of sampling and per
+second of compile + sampling, divergences, the process's peak RSS, and the ratios against Stan
+and PyMC NUTS of the same case.
 
     python benchmarks/stan_speed.py [--cases obsscaling,bbh,T10,T100,T1000]
-        [--samplers nutpie,pymc,stan] [--draws 1000] [--tune 1000]
-
-httpstan caches compiled Stan programs across processes; the first build in a fresh cache is
-the true compile time (reported as "compile"; later builds hit the cache).
+        [--samplers nutpie,pymc,stan] [--draws 1000] [--tune 1000] [--timeout 1800]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import resource
+import subprocess
+import sys
 import time
 import warnings
 
 import numpy as np
 
-import emergence as em
-from emergence.config import make_config
-from emergence.data import validate
-from emergence.models import get
-from emergence.simulate import simulate_table
-
 STAN_CODE = """
 data {
   int<lower=1> N; int<lower=1> S;
   array[N] int<lower=1, upper=S> s;
-  vector[N] x; array[N] int<lower=0> n; array[N] int<lower=0> k; vector[N] chance;
-  real x_mid;
-  real mu_x0_sd; real sigma_x0_sd; real mu_logk_mu; real mu_logk_sd; real sigma_logk_sd;
-  real lapse_mu; real lapse_sd;
+  vector[N] x; array[N] int<lower=0> n; array[N] int<lower=0> k; vector<lower=0, upper=1>[N] chance;
+  int<lower=0, upper=1> noncentered; int<lower=0, upper=1> betabinomial;
+  real mu_x0_mu; real mu_x0_sd; real sigma_x0_sd; real mu_logk_mu; real mu_logk_sd;
+  real sigma_logk_sd; real lapse_mu; real lapse_sd; real log_phi_mu; real log_phi_sd;
+}
+transformed data {
+  vector[N] log_c = log(chance);
+  vector[N] log_1mc = log1m(chance);
 }
 parameters {
   real mu_x0; real<lower=0> sigma_x0; real mu_logk; real<lower=0> sigma_logk;
-  vector[S] x0_z; vector[S] logk_z; vector[S] lapse_logit;
+  vector[S] x0_raw; vector[S] logk_raw; vector[S] lapse_logit;
+  vector[betabinomial ? S : 0] log_phi;
 }
 transformed parameters {
-  vector[S] x0 = mu_x0 + sigma_x0 * x0_z;
-  vector[S] logk = mu_logk + sigma_logk * logk_z;
+  vector[S] x0 = noncentered ? mu_x0 + sigma_x0 * x0_raw : x0_raw;
+  vector[S] logk = noncentered ? mu_logk + sigma_logk * logk_raw : logk_raw;
 }
 model {
-  mu_x0 ~ normal(x_mid, mu_x0_sd); sigma_x0 ~ normal(0, sigma_x0_sd);
+  vector[N] log_mu; vector[N] log_1mmu;
+  mu_x0 ~ normal(mu_x0_mu, mu_x0_sd); sigma_x0 ~ normal(0, sigma_x0_sd);
   mu_logk ~ normal(mu_logk_mu, mu_logk_sd); sigma_logk ~ normal(0, sigma_logk_sd);
-  x0_z ~ std_normal(); logk_z ~ std_normal(); lapse_logit ~ normal(lapse_mu, lapse_sd);
-  {
-    vector[N] p;
-    for (i in 1:N) {
-      real g = inv_logit(exp(logk[s[i]]) * (x[i] - x0[s[i]]));
-      p[i] = chance[i] + (1 - chance[i]) * (1 - inv_logit(lapse_logit[s[i]])) * g;
-    }
-    k ~ binomial(n, p);
+  if (noncentered) {
+    x0_raw ~ std_normal(); logk_raw ~ std_normal();
+  } else {
+    x0_raw ~ normal(mu_x0, sigma_x0); logk_raw ~ normal(mu_logk, sigma_logk);
+  }
+  lapse_logit ~ normal(lapse_mu, lapse_sd);
+  log_phi ~ normal(log_phi_mu, log_phi_sd);
+  for (i in 1:N) {
+    int j = s[i];
+    real z = exp(logk[j]) * (x[i] - x0[j]);
+    real l_keep = log_inv_logit(-lapse_logit[j]);
+    log_mu[i] = log_sum_exp(log_c[i], log_1mc[i] + l_keep + log_inv_logit(z));
+    log_1mmu[i] = log_1mc[i] + log_sum_exp(log_inv_logit(lapse_logit[j]),
+                                           l_keep + log1m_inv_logit(z));
+  }
+  if (betabinomial) {
+    k ~ beta_binomial(n, exp(log_mu + log_phi[s]), exp(log_1mmu + log_phi[s]));
+  } else {
+    k ~ binomial_logit(n, log_mu - log_1mmu);
   }
 }
 """
-
-VARS = ["x0", "logk", "lapse_logit", "mu_x0", "sigma_x0", "mu_logk", "sigma_logk"]
 
 
 def machine() -> str:
@@ -77,126 +95,173 @@ def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, {cpu}"
 
 
-def load() -> float:
-    return os.getloadavg()[0]
-
-
 def peak_mb() -> float:
-    self_ = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(self_, kids) / 1024
-
-
-def synthetic(T: int, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    truths = [{"task": f"t{i}", "x0": rng.uniform(9, 11), "logk": rng.normal(1.5, 0.5),
-               "lapse": 0.05} for i in range(T)]
-    return validate(simulate_table("sigmoid", truths, np.linspace(8, 12, 8), n_items=1000,
-                                   chance=0.25, seed=seed), warn=False)
+    return max(own, kids) / 1024
 
 
 def case_table(name: str):
+    import emergence as em
+    from emergence.data import validate
+    from emergence.simulate import simulate_table
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if name == "obsscaling":
             return em.datasets.load("obsscaling_emergent")
         if name == "bbh":
             return em.datasets.load("bbh")
-        return synthetic(int(name.lstrip("T")))
+        T = int(name.lstrip("T"))
+        rng = np.random.default_rng(0)
+        truths = [{"task": f"t{i}", "x0": rng.uniform(9, 11), "logk": rng.normal(1.5, 0.5),
+                   "lapse": 0.05} for i in range(T)]
+        return validate(simulate_table("sigmoid", truths, np.linspace(8, 12, 8), n_items=1000,
+                                       chance=0.25, seed=0), warn=False)
 
 
-def min_ess(post) -> float:
+def min_ess(post, names) -> float:
     import arviz as az
 
-    names = [v for v in VARS if v in post]
-    ess = az.ess(post[names], method="bulk")
+    ess = az.ess(post[[v for v in names if v in post]], method="bulk")
     ess = getattr(ess, "to_dataset", lambda: ess)()
-    return float(min(np.nanmin(np.asarray(ess[v].values, dtype=float)) for v in names))
+    return float(min(np.nanmin(np.asarray(ess[v].values, dtype=float)) for v in ess.data_vars))
 
 
-def stan_data(md) -> dict:
+def stan_data(md, cfg) -> dict:
     o, pr, ctx = md.obs, md.priors, md.context
-    arg = lambda name, key: float(pr[name].params[key] if not isinstance(pr[name].params[key], str)  # noqa: E731
-                                  else ctx[pr[name].params[key]])
-    n = o["n_items"].to_numpy().round().astype(int)
-    k = np.clip(o["k"].to_numpy().round().astype(int), 0, n)
+    if not md.pooled or md.obs["chance"].isna().any() or len(md.families) > 1:
+        raise SystemExit("the Stan program covers pooled fits with known chance and no offsets")
+    arg = lambda name, key: float(pr[name].resolved(ctx)[key])  # noqa: E731
     return {"N": len(o), "S": len(md.series), "s": (o["series_idx"].to_numpy() + 1).tolist(),
-            "x": o["x"].to_numpy().tolist(), "n": n.tolist(), "k": k.tolist(),
-            "chance": o["chance"].fillna(0.0).to_numpy().tolist(), "x_mid": float(ctx["x_mid"]),
-            "mu_x0_sd": arg("mu_x0", "sigma"), "sigma_x0_sd": arg("sigma_x0", "sigma"),
-            "mu_logk_mu": arg("mu_logk", "mu"), "mu_logk_sd": arg("mu_logk", "sigma"),
-            "sigma_logk_sd": arg("sigma_logk", "sigma"),
-            "lapse_mu": arg("lapse_logit", "mu"), "lapse_sd": arg("lapse_logit", "sigma")}
+            "x": o["x"].to_numpy().tolist(), "n": o["n_items"].to_numpy(np.int64).tolist(),
+            "k": o["k"].to_numpy(np.int64).tolist(), "chance": o["chance"].to_numpy().tolist(),
+            "noncentered": int(cfg.parametrization == "noncentered"),
+            "betabinomial": int(md.likelihood == "betabinomial"),
+            "mu_x0_mu": arg("mu_x0", "mu"), "mu_x0_sd": arg("mu_x0", "sigma"),
+            "sigma_x0_sd": arg("sigma_x0", "sigma"), "mu_logk_mu": arg("mu_logk", "mu"),
+            "mu_logk_sd": arg("mu_logk", "sigma"), "sigma_logk_sd": arg("sigma_logk", "sigma"),
+            "lapse_mu": arg("lapse_logit", "mu"), "lapse_sd": arg("lapse_logit", "sigma"),
+            "log_phi_mu": arg("log_phi", "mu"), "log_phi_sd": arg("log_phi", "sigma")}
 
 
-def run_stan(md, draws: int, tune: int, seed: int) -> dict:
+VARS = ["x0", "logk", "lapse_logit", "log_phi", "mu_x0", "sigma_x0", "mu_logk", "sigma_logk"]
+
+
+def run_stan(table, cfg, draws: int, tune: int, seed: int, chains: int) -> dict:
     import stan
     import xarray as xr
 
-    data = stan_data(md)
+    from emergence.models import get
+
+    _, md = get("sigmoid").build(table, cfg)
+    data = stan_data(md, cfg)
     t0 = time.perf_counter()
     post = stan.build(STAN_CODE, data=data, random_seed=seed)
     t1 = time.perf_counter()
-    fit = post.sample(num_chains=2, num_samples=draws, num_warmup=tune)
+    fit = post.sample(num_chains=chains, num_samples=draws, num_warmup=tune, delta=cfg.target_accept)
     t2 = time.perf_counter()
     ds = {}
     for v in VARS:
-        a = np.asarray(fit[v])  # (dims..., draws*chains), chains interleaved by pystan
-        a = a.reshape(-1, draws, 2) if a.ndim == 2 else a.reshape(1, draws, 2)
-        a = np.moveaxis(a, 0, -1).transpose(1, 0, 2)  # chain, draw, param
-        a = a if a.shape[-1] > 1 or v in ("x0", "logk", "lapse_logit") else a[..., 0]
-        dims = ("chain", "draw", "series")[: a.ndim]
-        ds[v] = xr.DataArray(a, dims=dims)
-    div = int(np.sum(fit["divergent__"])) if "divergent__" in fit.sample_and_sampler_param_names \
-        else -1
-    return {"compile": t1 - t0, "sample": t2 - t1, "ess": min_ess(xr.Dataset(ds)), "div": div}
+        if v not in fit.param_names:
+            continue
+        a = np.asarray(fit[v])  # (param dims..., draws * chains), chain-major blocks
+        a = a.reshape(-1, chains, draws) if a.ndim == 2 else a.reshape(1, chains, draws)
+        a = np.moveaxis(a, 0, -1)  # chain, draw, param
+        ds[v] = xr.DataArray(a if v in ("x0", "logk", "lapse_logit", "log_phi") else a[..., 0],
+                             dims=("chain", "draw", "series")[: 3 if a.shape[-1] > 1 or v in (
+                                 "x0", "logk", "lapse_logit", "log_phi") else 2])
+    div = int(np.sum(fit["divergent__"]))
+    return {"compile": t1 - t0, "sample": t2 - t1, "ess": min_ess(xr.Dataset(ds), VARS),
+            "div": div, "rows": len(md.obs), "series": len(md.series)}
 
 
-def run_emergence(table, sampler: str, draws: int, tune: int, seed: int) -> dict:
+def run_emergence(table, cfg, sampler: str, draws: int, tune: int, seed: int, chains: int) -> dict:
+    import emergence as em
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = em.fit(table, sampler=sampler, likelihood="binomial", parametrization="noncentered",
-                     pooling="partial", draws=draws, tune=tune, seed=seed)
+        fit = em.fit(table, config=cfg.replace(sampler=sampler, draws=draws, tune=tune,
+                                               seed=seed, chains=chains, progress=False))
+    post = fit.tree["posterior"].to_dataset()
     return {"compile": fit.timing.compile, "sample": fit.timing.sample,
-            "ess": min_ess(fit.tree["posterior"].to_dataset()),
-            "div": int(fit.diagnostics["divergences"])}
+            "ess": min_ess(post, VARS), "div": int(fit.diagnostics["divergences"]),
+            "rows": len(fit.table.data), "series": int(post.sizes["series"])}
+
+
+def one(args) -> None:
+    """Run one (case, sampler) in this process and print a JSON line."""
+    t_start = time.perf_counter()
+    from emergence.config import make_config
+
+    t_import = time.perf_counter() - t_start
+    table = case_table(args.case)
+    cfg = make_config(likelihood=args.likelihood, parametrization=args.parametrization,
+                      pooling="partial", target_accept=args.target_accept)
+    r = (run_stan(table, cfg, args.draws, args.tune, args.seed, args.chains) if args.sampler == "stan"
+         else run_emergence(table, cfg, args.sampler, args.draws, args.tune, args.seed, args.chains))
+    r.update(case=args.case, sampler=args.sampler, peak_mb=peak_mb(), import_s=t_import,
+             process_s=time.perf_counter() - t_start)
+    print("RESULT " + json.dumps(r), flush=True)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--cases", default="obsscaling,bbh,T10,T100")
-    ap.add_argument("--samplers", default="nutpie,pymc,stan")
+    ap.add_argument("--cases", default="obsscaling,bbh,T10,T100,T1000")
+    ap.add_argument("--samplers", default="nutpie,stan,pymc")
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--tune", type=int, default=1000)
+    ap.add_argument("--chains", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--likelihood", default="auto")
+    ap.add_argument("--parametrization", default="centered")
+    ap.add_argument("--target-accept", type=float, default=0.9)
+    ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per (case, sampler)")
+    ap.add_argument("--one", nargs=2, metavar=("CASE", "SAMPLER"), help=argparse.SUPPRESS)
     args = ap.parse_args()
-    print(f"machine: {machine()}; date {time.strftime('%Y-%m-%d %H:%M')}; load {load():.2f}")
-    print(f"{'case':11} {'sampler':7} {'rows':>6} {'series':>6} {'compile s':>9} "
-          f"{'sample s':>8} {'minESS':>7} {'ESS/s':>8} {'div':>4} {'peakMB':>7} {'load':>5} "
-          f"{'ESS/s÷stan':>10} {'ESS/s÷pymc':>10}", flush=True)
+    if args.one:
+        args.case, args.sampler = args.one
+        one(args)
+        return
+    print(f"machine: {machine()}; date {time.strftime('%Y-%m-%d %H:%M %Z')}; "
+          f"{args.chains} chains x ({args.tune} tune + {args.draws} draws), "
+          f"likelihood={args.likelihood}, parametrization={args.parametrization}", flush=True)
+    passthrough = ["--draws", str(args.draws), "--tune", str(args.tune), "--chains",
+                   str(args.chains), "--seed", str(args.seed), "--likelihood", args.likelihood,
+                   "--parametrization", args.parametrization, "--target-accept",
+                   str(args.target_accept)]
+    hdr = (f"{'case':10} {'sampler':7} {'rows':>6} {'series':>6} {'compile s':>9} {'sample s':>8} "
+           f"{'process s':>9} {'minESS':>7} {'ESS/s':>7} {'ESS/s tot':>9} {'div':>5} "
+           f"{'peak MB':>7} {'load':>5} {'÷stan':>6} {'÷pymc':>6} {'tot÷stan':>8}")
     for case in args.cases.split(","):
-        table = case_table(case)
-        cfg = make_config(likelihood="binomial", parametrization="noncentered", pooling="partial")
-        _, md = get("sigmoid").build(table, cfg)
         rows = {}
         for sampler in args.samplers.split(","):
-            ld = load()
+            ld = os.getloadavg()[0]
+            cmd = [sys.executable, __file__, "--one", case, sampler, *passthrough]
             try:
-                r = (run_stan(md, args.draws, args.tune, args.seed) if sampler == "stan"
-                     else run_emergence(table, sampler, args.draws, args.tune, args.seed))
-            except Exception as exc:
-                print(f"{case:11} {sampler:7} failed: {type(exc).__name__}: {exc}", flush=True)
+                out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+            except subprocess.TimeoutExpired:
+                print(f"{case:10} {sampler:7} timed out after {args.timeout:.0f} s", flush=True)
                 continue
-            r["ess_s"] = r["ess"] / max(r["sample"], 1e-9)
-            r["load"], r["peak"] = ld, peak_mb()
+            line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
+            if line is None:
+                print(f"{case:10} {sampler:7} failed:\n{out.stderr[-2000:]}", flush=True)
+                continue
+            r = json.loads(line[7:])
+            r["load"] = ld
+            r["ess_s"] = r["ess"] / r["sample"]
+            r["ess_tot"] = r["ess"] / (r["compile"] + r["sample"])
             rows[sampler] = r
+        print(hdr, flush=True)
         for sampler, r in rows.items():
-            vs = {ref: (r["ess_s"] / rows[ref]["ess_s"] if ref in rows else float("nan"))
-                  for ref in ("stan", "pymc")}
-            print(f"{case:11} {sampler:7} {len(md.obs):6d} {len(md.series):6d} "
-                  f"{r['compile']:9.1f} {r['sample']:8.1f} {r['ess']:7.0f} {r['ess_s']:8.1f} "
-                  f"{r['div']:4d} {r['peak']:7.0f} {r['load']:5.2f} {vs['stan']:10.2f} "
-                  f"{vs['pymc']:10.2f}", flush=True)
+            def ratio(ref: str, key: str, r: dict = r, rows: dict = rows) -> float:
+                return r[key] / rows[ref][key] if ref in rows else float("nan")
+
+            print(f"{case:10} {sampler:7} {r['rows']:6d} {r['series']:6d} {r['compile']:9.1f} "
+                  f"{r['sample']:8.1f} {r['process_s']:9.1f} {r['ess']:7.0f} {r['ess_s']:7.1f} "
+                  f"{r['ess_tot']:9.2f} {r['div']:5d} {r['peak_mb']:7.0f} {r['load']:5.2f} "
+                  f"{ratio('stan', 'ess_s'):6.2f} {ratio('pymc', 'ess_s'):6.2f} "
+                  f"{ratio('stan', 'ess_tot'):8.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -139,3 +139,22 @@ def test_sharp_truth_with_no_scale_in_rise_is_undetermined():
     for r in res.records:
         assert r["verdict"] == "undetermined", r
         assert "no_scale_in_rise" in r["reasons"]
+
+
+def test_failed_fit_is_resampled_once_and_noted():
+    # ess_min far above what 100 draws can give makes every fit fail its diagnostics, so the
+    # retry always runs (target_accept 0.99, twice the tuning, same compiled model) and fails
+    # again: the note says so and no curve gets a verdict but undetermined.
+    x = np.linspace(8, 12, 8)
+    truths = [{"task": f"t{i}", "x0": 10.0, "logk": _logk(0.5), "lapse": 0.05} for i in range(2)]
+    frame = simulate_table("sigmoid", truths, x, n_items=500, seed=4)
+    with pytest.warns(Warning, match="after the retry"):
+        res = check(frame, cv="none", psense=False, seed=2, draws=100, tune=100, ess_min=1e6)
+    assert res.config.target_accept == 0.99 and res.config.tune == 200
+    assert res.fit.timing.compile == 0.0
+    assert any("resampled with target_accept 0.99" in n and "failed again" in n for n in res.notes)
+    assert {r["verdict"] for r in res.records} == {"undetermined"}
+    assert all("diagnostics_failed" in r["reasons"] for r in res.records)
+    no_retry = check(frame, cv="none", psense=False, seed=2, draws=100, tune=100, ess_min=1e6,
+                     retry=False)
+    assert no_retry.config.target_accept == 0.9 and not no_retry.notes

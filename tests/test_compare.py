@@ -337,3 +337,51 @@ def test_loso_per_series_folds_cover_every_unit():
     # one refit per (series, scale): 2 x 5 per model, each unit scored exactly once
     assert (c.diagnostics.groupby("model").size() == 10).all()
     assert len(c.pointwise) == 10 and np.isfinite(c.pointwise[c.models].to_numpy()).all()
+
+
+def test_loo_reuses_a_given_fit_without_recompiling_or_resampling(monkeypatch):
+    """compare(fits={"sigmoid": f}) with cv="loo" uses f's draws (same elpd as computing LOO on
+    f directly) and f itself as the kept full-data fit; other options or data are an error."""
+    df = _sharp_sigmoid_table()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        f = em.fit(df, seed=4, **FAST)
+        calls = []
+        real = f._sampler.sample
+        monkeypatch.setattr(f._sampler, "sample", lambda *a, **k: calls.append(1) or real(*a, **k))
+        c = em.compare(df, models=["sigmoid", "loglinear"], cv="loo", seed=4,
+                       fits={"sigmoid": f}, **FAST)
+    assert c.fits["sigmoid"] is f
+    assert calls == []  # no second sampling run of the sigmoid
+    assert c.timing["sigmoid"]["compile"] == f.timing.compile  # the fit's own compile, once
+    # the elpd is that of f's draws: the numpy log-likelihood of f's posterior reproduces it
+    import arviz as az
+    import xarray as xr
+
+    ll = log_likelihood(get("sigmoid"), f.model_data, f.posterior, f.model_data.obs)
+    post = f.posterior
+    ll = ll.reshape(post.sizes["chain"], post.sizes["draw"], -1)
+    ref = az.loo(xr.DataTree.from_dict({"posterior": post, "log_likelihood": xr.Dataset(
+        {"y": (("chain", "draw", "obs"), ll)})}), var_name="y")
+    assert c.overall.set_index("model").loc["sigmoid", "elpd"] == pytest.approx(
+        float(ref.elpd), rel=1e-6)
+    with pytest.raises(ConfigError, match="other options .*draws"):
+        em.compare(df, models=["sigmoid", "loglinear"], cv="loo", seed=4, draws=200, tune=300,
+                   fits={"sigmoid": f})
+    with pytest.raises(ConfigError, match="other data"):
+        em.compare(df.iloc[:-1], models=["sigmoid", "loglinear"], cv="loo", seed=4,
+                   fits={"sigmoid": f}, **FAST)
+
+
+def test_resample_changes_sampler_options_only():
+    df = _sharp_sigmoid_table()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        f = em.fit(df, seed=4, draws=100, tune=100)
+        g = f.resample(draws=150, target_accept=0.95, seed=5)
+    assert g.posterior.sizes["draw"] == 150 and f.posterior.sizes["draw"] == 100
+    assert g.config.target_accept == 0.95 and f.config.target_accept == 0.9
+    assert g.timing.compile == 0.0  # no recompilation
+    assert "width" in g.posterior and len(g.summary()) == len(f.summary())
+    with pytest.raises(ConfigError, match="sampler options only .*likelihood"):
+        f.resample(likelihood="binomial")

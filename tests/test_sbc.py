@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from emergence.sbc import sbc
+from emergence.report import render_html
+from emergence.sbc import load_sbc, sbc
 
 
 def test_sbc_ranks_and_tests():
@@ -51,6 +53,29 @@ def test_sbc_result_save_and_plot(tmp_path):
     assert len(out["ranks"]["rank"]) == len(res.ranks)
     fig = plot_sbc_ranks(res)
     assert len([ax for ax in fig.axes if ax.get_visible()]) == res.ranks["quantity"].nunique()
+    # the saved JSON reads back into an SBCResult with the same tests, and reports
+    back = load_sbc(tmp_path / "sbc.json")
+    pd.testing.assert_frame_equal(back.tests(), res.tests())
+    assert back.config.as_dict() == res.config.as_dict()
+    html = render_html(back)
+    assert 'id="sbc"' in html and "Model sigmoid: 3 simulations" in html
+    for q in res.ranks["quantity"].unique():
+        assert f"<td>{q}</td>" in html
+    with pytest.raises(ValueError, match="not an SBC result"):
+        (tmp_path / "bad.json").write_text('{"model": "sigmoid"}')
+        load_sbc(tmp_path / "bad.json")
+
+
+def test_sbc_powerlaw_uniform_small():
+    # Small SBC of the power-law model in the default suite (5 series, pooled: mu/sigma of x0
+    # and log_alpha ranked too), 30 simulations, 200+200 draws thinned to 49; chi-square
+    # uniformity at p > 0.01 with this fixed seed (values in docs/validation.md).
+    res = sbc("powerlaw", simulations=30, n_series=5, n_scales=8, seed=1, draws=200, tune=200,
+              parametrization="noncentered", target_accept=0.95, n_ranks=50)
+    t = res.tests().set_index("quantity")
+    assert {"x0", "log_alpha", "width", "mu_x0", "sigma_x0", "mu_log_alpha",
+            "sigma_log_alpha"} <= set(t.index)
+    assert (t["p_value"] > 0.01).all(), t
 
 
 @pytest.mark.slow

@@ -34,7 +34,8 @@ import pandas as pd
 from ._io import _jsonable, atomic_write_json
 from .config import Config, make_config
 from .data import ScoreTable, as_table
-from .inference import diagnostic_failures
+from .errors import ConvergenceWarning
+from .inference import check_diagnostics, diagnostic_failures
 from .results import Fit, fit
 
 VERDICTS = ("emergent", "smooth", "metric-induced", "undetermined")
@@ -99,6 +100,8 @@ MIN_EARLY_RISE = 0.1
 #: Share of the head-room above chance still counted as "absent" (Wei et al.'s near-chance).
 ABSENT_MARGIN = 0.05
 P_DECISIVE = 0.9
+#: target_accept of the one automatic retry of a fit that failed its diagnostics.
+RETRY_TARGET_ACCEPT = 0.99
 
 
 @dataclass
@@ -256,6 +259,7 @@ def check(
     metric_kinds: dict[str, str] | None = None,
     answer_tokens: float | None = None,
     psense: bool = True,
+    retry: bool = True,
     config: Config | dict[str, Any] | None = None,
     **options: Any,
 ) -> CheckResult:
@@ -277,6 +281,10 @@ def check(
         Answer length L for the ``discrete ≈ continuous^L`` test (fitted when omitted).
     psense : bool
         Run the power-scaling prior-sensitivity check.
+    retry : bool
+        When the sigmoid fit fails its diagnostics (divergences, R-hat, ESS), sample the same
+        compiled model once more with ``target_accept`` 0.99 and twice the tuning (noted in
+        ``.notes``); verdicts use the second fit.
     config : Config or dict, optional
         Fit options; keyword ``options`` override them (seed, draws, ...).
 
@@ -303,7 +311,20 @@ def check(
                      "fitted (verdict undetermined, reason flat_at_chance).")
     if not len(table):
         return CheckResult(records=flat_records, config=cfg, fit=None, notes=notes)
-    f = fit(table, config=cfg)
+    with warnings.catch_warnings():
+        if retry:  # the warning is given below if the retry fails too
+            warnings.simplefilter("ignore", ConvergenceWarning)
+        f = fit(table, config=cfg)
+    if f.failed and retry:
+        first = "; ".join(f.failed)
+        f = f.resample(target_accept=max(cfg.target_accept, RETRY_TARGET_ACCEPT),
+                       tune=max(cfg.tune, 2 * cfg.tune))
+        cfg = f.config
+        notes.append(f"The first fit failed its diagnostics ({first}); it was resampled with "
+                     f"target_accept {cfg.target_accept} and {cfg.tune} tuning steps (same "
+                     "model, no recompilation)" + (f", and failed again ({'; '.join(f.failed)})."
+                                                  if f.failed else ", which passed."))
+        check_diagnostics(f.diagnostics, cfg, what="sigmoid fit (after the retry)")
     summ = f.summary().reset_index(drop=True)
     series = f.series.reset_index(drop=True)
 
@@ -313,7 +334,8 @@ def check(
     if len(models) > 1 and cv != "none":
         from .compare import compare
 
-        comparison = compare(table, models=models, cv=cv, config=cfg)
+        # the sigmoid fit above is reused: no second compile, and with LOO no second sampling
+        comparison = compare(table, models=models, cv=cv, config=cfg, fits={"sigmoid": f})
         comp = _comparison_columns(comparison, series, models, f)
     # prior sensitivity
     ps = prior_sensitivity(f) if psense else pd.DataFrame(index=range(len(series)))

@@ -40,7 +40,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -453,14 +453,33 @@ def _full_fit(model: type[CurveModel], md: ModelData, cfg: Config, table: ScoreT
     return Fit(tree, cfg, table, md, sampler.timing, sampler)
 
 
+def _reusable_fit(f: Any, name: str, cfg: Config, data: ScoreTable) -> Any:
+    """``f`` if it is a fit of model ``name`` with options ``cfg`` on ``data``, else an error."""
+    if f is None:
+        return None
+    if getattr(f, "_sampler", None) is None:
+        raise ConfigError(f"fits[{name!r}] has no compiled model (a loaded fit?); pass fits made "
+                          "in this session by emergence.fit, or leave `fits` out.")
+    theirs, ours = f.config.as_dict(), cfg.as_dict()
+    diff = sorted(k for k in ours if theirs.get(k) != ours[k])
+    if diff:
+        raise ConfigError(f"fits[{name!r}] was made with other options ({', '.join(diff)}); "
+                          "refit with the comparison's options or leave `fits` out.")
+    if len(f.table.data) != len(data.data) or not f.table.data["row"].equals(data.data["row"]):
+        raise ConfigError(f"fits[{name!r}] was made on other data ({len(f.table.data)} rows vs "
+                          f"{len(data.data)}); pass fits of the same table or leave `fits` out.")
+    return f
+
+
 def _loo(model: type[CurveModel], md: ModelData, pm_model: Any, sampler: CompiledSampler,
-         seed: int) -> tuple[pd.DataFrame, list[dict[str, Any]], np.ndarray, Any]:
+         seed: int, tree: Any = None) -> tuple[pd.DataFrame, list[dict[str, Any]], np.ndarray, Any]:
     import arviz as az
     import pymc as pm
     import xarray as xr
 
     t0 = time.perf_counter()
-    tree = sampler.sample(seed=seed)
+    if tree is None:
+        tree = sampler.sample(seed=seed)
     secs = time.perf_counter() - t0
     diag = [_fit_diag(tree, model, float("nan"), secs)]
     ll_tree = pm.compute_log_likelihood(tree, model=pm_model, extend_inferencedata=False,
@@ -502,6 +521,7 @@ def compare(
     config: Config | dict[str, Any] | None = None,
     folds: str = "scale",
     keep_fits: bool = True,
+    fits: Mapping[str, Any] | None = None,
     **options: Any,
 ) -> Comparison:
     """Compare curve models by cross-validated predictive density, per series and overall.
@@ -525,6 +545,10 @@ def compare(
     keep_fits : bool
         Keep a full-data fit of every model in ``.fits`` (each model's own width and P(sharp));
         with LOSO that is one more sampling run per model (no recompilation).
+    fits : mapping of str to Fit, optional
+        Full-data fits already made with the same data and options (e.g. ``{"sigmoid": f}``):
+        their compiled model is reused (no recompilation) and, with ``cv="loo"``, their draws
+        too (no sampling). A fit made with other options or data is an error.
 
     Returns
     -------
@@ -562,20 +586,27 @@ def compare(
     nhigh: dict[str, pd.Series] = {}
     md0: ModelData | None = None
     notices: list[str] = []
-    fits: dict[str, Any] = {}
+    given = dict(fits or {})
+    fits = {}
     for name in models:
         M = get(name)
         mcfg = cfg.replace(model=name)
-        md = M.prepare(data, mcfg)
+        prior_fit = _reusable_fit(given.get(name), name, mcfg, data)
+        if prior_fit is not None:
+            md, sampler = prior_fit.model_data, prior_fit._sampler
+            pm_model = sampler.model
+        else:
+            md = M.prepare(data, mcfg)
+            pm_model = M.build_from(md, mcfg)
+            sampler = CompiledSampler(pm_model, mcfg)
         md0 = md0 or md
-        pm_model = M.build_from(md, mcfg)
-        sampler = CompiledSampler(pm_model, mcfg)
         t0 = time.perf_counter()
         full_tree = None
         if cv == "loso":
             units, diag = _loso(M, md, sampler, folds, seed)
         else:
-            units, diag, k, full_tree = _loo(M, md, pm_model, sampler, seed)
+            units, diag, k, full_tree = _loo(M, md, pm_model, sampler, seed,
+                                             prior_fit.tree if prior_fit is not None else None)
             g = units.groupby("series_idx")["pareto_k"]
             kmax[name], nhigh[name] = g.max(), g.apply(lambda v: int((v > K_THRESHOLD).sum()))
             if (k > K_THRESHOLD).any():
@@ -586,7 +617,8 @@ def compare(
                 notices.append(msg)
                 warnings.warn(msg, ParetoKWarning, stacklevel=2)
         if keep_fits:
-            fits[name] = _full_fit(M, md, mcfg, data, sampler, full_tree, seed)
+            fits[name] = (prior_fit if prior_fit is not None
+                          else _full_fit(M, md, mcfg, data, sampler, full_tree, seed))
         timing[name] = {"compile": sampler.timing.compile,
                         "sample": time.perf_counter() - t0}
         for d in diag:

@@ -60,6 +60,48 @@ class Fit:
         self._diag_per_series = per
         self._diag_overall = overall
 
+    #: Options :meth:`resample` may change (they do not change the compiled model).
+    SAMPLER_OPTIONS = ("draws", "tune", "chains", "target_accept", "seed")
+
+    def resample(self, **changes: Any) -> Fit:
+        """Sample the same compiled model again with other sampler options; return a new Fit.
+
+        The usual remedy for divergences or low ESS (``target_accept=0.99``, more ``tune`` or
+        ``draws``) without recompiling.
+
+        Parameters
+        ----------
+        **changes
+            Any of ``draws``, ``tune``, ``chains``, ``target_accept``, ``seed``.
+
+        Returns
+        -------
+        Fit
+            A new fit; this one is unchanged.
+
+        Raises
+        ------
+        ConfigError
+            For another option, or a fit loaded from disk (no compiled model).
+        """
+        import copy
+
+        from .errors import ConfigError
+
+        bad = sorted(set(changes) - set(self.SAMPLER_OPTIONS))
+        if bad:
+            raise ConfigError(f"resample() changes sampler options only ({', '.join(bad)} given);"
+                              f" valid: {', '.join(self.SAMPLER_OPTIONS)}. Refit with "
+                              "emergence.fit for other options.")
+        if self._sampler is None:
+            raise ConfigError("this fit has no compiled model (loaded from disk); refit it with "
+                              "emergence.fit(fit.table, config=fit.config).")
+        cfg = self.config.replace(**changes)
+        sampler = copy.copy(self._sampler)
+        sampler.config, sampler.timing = cfg, Timing(compile=0.0)
+        tree = add_derived(sampler.sample(), self.model, self.model_data, cfg)
+        return Fit(tree, cfg, self.table, self.model_data, sampler.timing, sampler)
+
     # ---- basic views ---------------------------------------------------------------------
     @property
     def posterior(self) -> xr.Dataset:

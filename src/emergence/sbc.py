@@ -78,6 +78,21 @@ class SBCResult:
         })
 
 
+def load_sbc(path: str | Path) -> SBCResult:
+    """Read an SBC result saved with :meth:`SBCResult.save` (JSON) back into an SBCResult."""
+    import json
+
+    try:
+        d = json.loads(Path(path).read_text(encoding="utf-8"))
+        return SBCResult(ranks=pd.DataFrame(d["ranks"]), n_ranks=int(d["n_ranks"]),
+                         model=str(d["model"]), config=make_config(d["config"]),
+                         bins=int(d.get("bins", 10)),
+                         divergent_simulations=int(d.get("divergent_simulations", 0)))
+    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: not an SBC result written by SBCResult.save "
+                         f"(`emergence sbc --json`): {exc}") from None
+
+
 def _design_table(n_series: int, n_scales: int, n_items: int) -> Any:
     x = np.linspace(8, 12, n_scales)
     rows = [{"task": f"s{s}", "model": f"m{i}", "params": 10 ** x[i], "score": 0.5,

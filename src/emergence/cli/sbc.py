@@ -19,7 +19,12 @@ def sbc_command(
     draws: Annotated[int, typer.Option(help="Draws per chain per refit.")] = 1000,
     tune: Annotated[int, typer.Option(help="Tuning steps per chain per refit.")] = 500,
     parametrization: Annotated[str, typer.Option(help="centered | noncentered.")] = "noncentered",
+    n_series: Annotated[int, typer.Option("--series", help="Simulated curves per dataset.")] = 5,
+    n_scales: Annotated[int, typer.Option("--scales", help="Scales per curve (1e8-1e12).")] = 8,
+    n_items: Annotated[int, typer.Option("--items", help="Items per evaluation.")] = 200,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write tests and ranks.")] = None,
+    report_out: Annotated[Path | None, typer.Option(
+        "--report", help="Write an HTML (.html) or PDF (.pdf) report of the calibration.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Write rank histograms (png/pdf/svg).")] = None,
 ) -> None:
     """Simulation-based calibration: ranks of true values among posterior draws, tested for
@@ -29,6 +34,7 @@ def sbc_command(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = sbc(model, simulations=simulations, seed=seed, draws=draws, tune=tune,
+                  n_series=n_series, n_scales=n_scales, n_items=n_items,
                   parametrization=parametrization, target_accept=0.95)
     print_frame(res.tests(), f"SBC of {model}: {simulations} simulations, seed {seed} "
                 f"({res.divergent_simulations} with divergences)")
@@ -44,3 +50,8 @@ def sbc_command(
         fmt = plot.suffix.lstrip(".") or "png"
         atomic_write(plot, lambda p: fig.savefig(p, format=fmt, dpi=120))
         console.print(f"written {plot}")
+    if report_out:
+        from ..report import report
+
+        report(res, report_out, title=f"SBC of the {model} model")
+        console.print(f"written {report_out}")

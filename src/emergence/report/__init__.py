@@ -111,14 +111,18 @@ def _context(results: Sequence[Any], title: str, max_figures: int) -> dict[str, 
     from ..compare import Comparison
     from ..design import DesignResult
     from ..results import Fit
+    from ..sbc import SBCResult
 
     fit = None
     check = None
     comparison = None
     studies = []
+    calibrations = []
     for r in results:
         if isinstance(r, DesignResult):
             studies.append(r)
+        elif isinstance(r, SBCResult):
+            calibrations.append(r)
         elif isinstance(r, CheckResult):
             check = r
             comparison = comparison or r.comparison
@@ -129,7 +133,7 @@ def _context(results: Sequence[Any], title: str, max_figures: int) -> dict[str, 
         else:
             raise TypeError(
                 f"cannot report a {type(r).__name__}; pass a Fit, a Comparison, a CheckResult, "
-                "a DesignResult or a list of them."
+                "a DesignResult, an SBCResult or a list of them."
             )
     fit = fit or (_fit_of(check) if check else None)
     if comparison is not None and fit is None:
@@ -171,6 +175,7 @@ def _context(results: Sequence[Any], title: str, max_figures: int) -> dict[str, 
         "provenance": None, "config": None, "help": DIAGNOSTIC_HELP,
         "check_notes": list(check.notes) if check is not None else [],
         "designs": [_design_section(d) for d in studies],
+        "sbc": [_sbc_section(c) for c in calibrations],
     }
     if fit is not None:
         ctx["series"] = _series_sections(fit, records, weights, max_figures)
@@ -222,6 +227,23 @@ def _design_section(study: Any) -> dict[str, Any]:
             for g, (_, r) in zip(s["grid"], s.iterrows(), strict=True)]
     return {"truth": study.truth.label, "rows": rows, "figure": _png(plot_design(study), dpi=80),
             "seed": study.config.seed}
+
+
+def _sbc_section(res: Any) -> dict[str, Any]:
+    from ..plots import plot_sbc_ranks
+
+    t = res.tests()
+    rows = [[str(r["quantity"]), str(int(r["n"])), _fmt(float(r["chi2"]), 3),
+             _fmt(float(r["p_value"]), 3), _fmt(float(r["ecdf_max_dev"]), 3),
+             "yes" if r["passes"] else "no"] for _, r in t.iterrows()]
+    sims = int(res.ranks["simulation"].nunique()) if len(res.ranks) else 0
+    cfg = res.config
+    return {"model": res.model, "rows": rows, "passed": res.passed, "simulations": sims,
+            "divergent": res.divergent_simulations, "n_ranks": res.n_ranks, "bins": res.bins,
+            "settings": f"{cfg.chains} chains x ({cfg.tune} tune + {cfg.draws} draws), "
+                        f"{cfg.parametrization}, target_accept {cfg.target_accept}, "
+                        f"seed {cfg.seed}",
+            "figure": _png(plot_sbc_ranks(res), dpi=72)}
 
 
 SUMMARY_COLS = ["task", "metric", "family", "scales / in rise", "threshold [90 %]",
