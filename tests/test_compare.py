@@ -350,7 +350,7 @@ def test_loo_reuses_a_given_fit_without_recompiling_or_resampling(monkeypatch):
         real = f._sampler.sample
         monkeypatch.setattr(f._sampler, "sample", lambda *a, **k: calls.append(1) or real(*a, **k))
         c = em.compare(df, models=["sigmoid", "loglinear"], cv="loo", seed=4,
-                       fits={"sigmoid": f}, **FAST)
+                       fits={"sigmoid": f}, reloo=0, **FAST)
     assert c.fits["sigmoid"] is f
     assert calls == []  # no second sampling run of the sigmoid
     assert c.timing["sigmoid"]["compile"] == f.timing.compile  # the fit's own compile, once
@@ -385,3 +385,33 @@ def test_resample_changes_sampler_options_only():
     assert "width" in g.posterior and len(g.summary()) == len(f.summary())
     with pytest.raises(ConfigError, match="sampler options only .*likelihood"):
         f.resample(likelihood="binomial")
+
+
+def test_reloo_refits_high_k_rows_exactly():
+    """Rows with Pareto k > 0.7 are refitted without the row (exact LOO) when there are at most
+    `reloo` of them: their k is then NaN, no row stays flagged, and their elpd is the exact
+    log predictive density, which differs from the PSIS estimate it replaces."""
+    truths = [{"task": f"t{i}", "x0": 10.5 + 0.3 * i, "logk": np.log(6.0), "lapse": 0.02}
+              for i in range(2)]
+    df = simulate_table("sigmoid", truths, np.linspace(7.0, 13.0, 10), n_items=200, seed=9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        psis = em.compare(df, models=["sigmoid", "loglinear"], cv="loo", seed=5, reloo=0, **FAST)
+        exact = em.compare(df, models=["sigmoid", "loglinear"], cv="loo", seed=5, reloo=40,
+                           **FAST)
+    n_high = int(psis.by_task["n_k_high"].sum())
+    assert n_high > 0  # the premise: sharp rises give influential rows (k > 0.7)
+    assert int(exact.by_task["n_k_high"].sum()) == 0
+    assert any("refitted exactly" in n for n in exact.notices)
+    n_refit = 0
+    for m in exact.models:
+        refit = exact.pointwise[f"refit_{m}"].to_numpy(bool)
+        n_refit += int(refit.sum())
+        assert np.isnan(exact.pointwise[f"pareto_k_{m}"].to_numpy()[refit]).all()
+        a, b = psis.pointwise[m].to_numpy(), exact.pointwise[m].to_numpy()
+        np.testing.assert_allclose(a[~refit], b[~refit])
+        if refit.any():
+            assert not np.allclose(a[refit], b[refit])
+    assert n_refit == n_high
+    with pytest.raises(ConfigError, match="reloo=-1 must be a whole number"):
+        em.compare(df, models=["sigmoid", "loglinear"], cv="loo", reloo=-1)

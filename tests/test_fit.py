@@ -110,3 +110,19 @@ def test_family_offsets_and_estimated_chance():
     assert np.all(np.abs(np.median(floor, axis=0) - 0.25) < 0.03)
     mu = fit.curve(np.array([8.0, 12.0]), 0, family="B")
     assert mu.shape[1] == 2 and np.all(np.median(mu, axis=0)[1] > np.median(mu, axis=0)[0])
+
+
+def test_atomic_write_gives_normal_file_permissions(tmp_path):
+    # mkstemp creates 0o600 files; a written result must be readable like any new file
+    import os
+    import stat
+
+    from emergence._io import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        p = atomic_write_text(tmp_path / "r.json", "{}")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(p.stat().st_mode) == 0o644
+    assert not list(tmp_path.glob(".*tmp"))

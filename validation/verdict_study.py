@@ -1,6 +1,6 @@
 """Verdict accuracy of ``emergence.check`` on simulated data with known truths.
 
-    python validation/verdict_study.py [--datasets 10] [--seed 11] [--draws 1000] [--tune 1000]
+    python validation/verdict_study.py [--datasets 5] [--seed 11] [--draws 1000] [--tune 500]
 
 Each simulated dataset has 10 tasks (chance 0.25, 500 items, binomial noise, lapse 0.05):
 5 sharp truths (10 %-90 % width drawn from U(0.3, 0.7) decades) and 5 smooth truths (width
@@ -13,8 +13,9 @@ U(2.5, 4)), thresholds x0 ~ U(9.6, 10.4) (log10 parameters). Two grids:
   (goal: rate of false ``emergent`` <= 5 %).
 
 ``check`` runs as a user would run it, with the smooth alternatives compared by PSIS-LOO
-(``cv="loo"``; leave-one-scale-out would cost 17 refits x 3 models per dataset) and the
-prior-sensitivity check on. Sharpness cut: width < 1 decade (the default).
+(``cv="loo"``, rows with Pareto k > 0.7 refitted exactly: ``reloo``; leave-one-scale-out
+would cost 17 refits x 3 models per dataset) and the prior-sensitivity check on. Sharpness
+cut: width < 1 decade (the default).
 """
 
 from __future__ import annotations
@@ -51,10 +52,10 @@ def dataset(grid: np.ndarray, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--datasets", type=int, default=10)
+    ap.add_argument("--datasets", type=int, default=5)
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--draws", type=int, default=1000)
-    ap.add_argument("--tune", type=int, default=1000)
+    ap.add_argument("--tune", type=int, default=500)
     ap.add_argument("--grids", default="dense,gap")
     ap.add_argument("--out", default=None, help="write the per-curve records (JSON)")
     args = ap.parse_args()

@@ -22,6 +22,8 @@ A verdict other than ``undetermined`` is only issued when the MCMC diagnostics p
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import warnings
 from dataclasses import dataclass, field
@@ -234,7 +236,9 @@ def prior_sensitivity(f: Fit, threshold: float = 0.05) -> pd.DataFrame:
            or v in ("lapse_logit", "log_phi", "floor", "sigma_family")]
     if not f.model_data.pooled:
         top = [v for v in lp.data_vars]
-    with warnings.catch_warnings():
+    # psense_summary prints a generic "We detected potential issues" banner to stdout; the
+    # per-curve diagnosis it returns is reported instead (reason codes prior_sensitive, ...)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         s = az.psense_summary(tree, var_names=["width", "threshold"], threshold=threshold,
                               prior_var_names=top)

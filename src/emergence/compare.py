@@ -472,7 +472,8 @@ def _reusable_fit(f: Any, name: str, cfg: Config, data: ScoreTable) -> Any:
 
 
 def _loo(model: type[CurveModel], md: ModelData, pm_model: Any, sampler: CompiledSampler,
-         seed: int, tree: Any = None) -> tuple[pd.DataFrame, list[dict[str, Any]], np.ndarray, Any]:
+         seed: int, tree: Any = None, reloo: int = 0,
+         ) -> tuple[pd.DataFrame, list[dict[str, Any]], np.ndarray, Any]:
     import arviz as az
     import pymc as pm
     import xarray as xr
@@ -510,6 +511,21 @@ def _loo(model: type[CurveModel], md: ModelData, pm_model: Any, sampler: Compile
     units["elpd"] = np.asarray(res.elpd_i.values, float).ravel()
     k = np.asarray(res.pareto_k.values, float).ravel()
     units["pareto_k"] = k
+    units["refit"] = False
+    high = np.flatnonzero(k > K_THRESHOLD)
+    if 0 < len(high) <= reloo:
+        # exact leave-one-out for the rows PSIS cannot handle (arviz's "reloo"): refit the
+        # compiled model without the row and use the exact log predictive density
+        for j in high:
+            train = obs.drop(index=obs.index[j])
+            t0 = time.perf_counter()
+            t_j = sampler.sample(data=model.data_arrays(md, train), seed=seed + 10_000 + int(j))
+            ll_j = log_likelihood(model, md, t_j["posterior"], obs.iloc[[j]])[:, 0]
+            units.loc[j, "elpd"] = float(logsumexp(ll_j) - np.log(len(ll_j)))
+            units.loc[j, "refit"] = True
+            diag.append({**_fit_diag(t_j, model, float(obs["x"].iat[j]),
+                                     time.perf_counter() - t0), "reloo_row": int(obs["row"].iat[j])})
+        k = np.where(units["refit"].to_numpy(), np.nan, k)
     return units, diag, k, tree
 
 
@@ -522,6 +538,7 @@ def compare(
     folds: str = "scale",
     keep_fits: bool = True,
     fits: Mapping[str, Any] | None = None,
+    reloo: int = 40,
     **options: Any,
 ) -> Comparison:
     """Compare curve models by cross-validated predictive density, per series and overall.
@@ -549,6 +566,11 @@ def compare(
         Full-data fits already made with the same data and options (e.g. ``{"sigmoid": f}``):
         their compiled model is reused (no recompilation) and, with ``cv="loo"``, their draws
         too (no sampling). A fit made with other options or data is an error.
+    reloo : int
+        ``cv="loo"`` only: when at most this many rows of a model have Pareto k > 0.7, each is
+        refitted without the row (compiled model, new data) and its exact log predictive
+        density replaces the PSIS estimate (Vehtari et al. 2017, arviz's ``reloo``); with more
+        such rows none is refitted and they stay flagged. 0 turns it off.
 
     Returns
     -------
@@ -570,6 +592,9 @@ def compare(
     """
     models = _check_models(models)
     cv = _check_cv(cv)
+    if isinstance(reloo, bool) or not isinstance(reloo, int | np.integer) or reloo < 0:
+        raise ConfigError(f"reloo={reloo!r} must be a whole number >= 0 (rows to refit exactly "
+                          "when PSIS-LOO's Pareto k > 0.7), e.g. 40; 0 turns it off.")
     if folds not in FOLDS:
         raise ConfigError(f"folds={folds!r} is not valid; choose 'scale' or 'series'.")
     options.pop("model", None)
@@ -606,14 +631,20 @@ def compare(
             units, diag = _loso(M, md, sampler, folds, seed)
         else:
             units, diag, k, full_tree = _loo(M, md, pm_model, sampler, seed,
-                                             prior_fit.tree if prior_fit is not None else None)
+                                             prior_fit.tree if prior_fit is not None else None,
+                                             reloo)
+            units["pareto_k"] = k  # NaN where the row was refitted exactly
             g = units.groupby("series_idx")["pareto_k"]
             kmax[name], nhigh[name] = g.max(), g.apply(lambda v: int((v > K_THRESHOLD).sum()))
+            if units["refit"].any():
+                notices.append(f"PSIS-LOO of model {name!r}: {int(units['refit'].sum())} row(s) "
+                               f"with Pareto k > {K_THRESHOLD} were refitted exactly (reloo).")
             if (k > K_THRESHOLD).any():
                 frac = float((k > K_THRESHOLD).mean())
                 msg = (f"PSIS-LOO of model {name!r}: {int((k > K_THRESHOLD).sum())} of {len(k)} "
                        f"rows ({frac:.0%}) have Pareto k > {K_THRESHOLD}; their elpd estimates "
-                       "are unreliable. Use cv='loso' (exact leave-one-scale-out refits).")
+                       f"are unreliable (more than reloo={reloo} rows to refit exactly). Raise "
+                       "`reloo` or use cv='loso' (exact leave-one-scale-out refits).")
                 notices.append(msg)
                 warnings.warn(msg, ParetoKWarning, stacklevel=2)
         if keep_fits:
@@ -624,10 +655,13 @@ def compare(
         for d in diag:
             diag_rows.append({"model": name, **d})
         col = units.rename(columns={"elpd": name})
+        per_model = [c for c in ("pareto_k", "refit") if c in col]
         if pointwise is None:
-            pointwise = col
+            pointwise = col.drop(columns=per_model)
         else:
             pointwise[name] = col[name].to_numpy()
+        for c in per_model:  # LOO: Pareto k (NaN where refitted exactly) and the reloo flag
+            pointwise[f"{c}_{name}"] = col[c].to_numpy()
     assert pointwise is not None and md0 is not None
 
     diag_df = pd.DataFrame(diag_rows)

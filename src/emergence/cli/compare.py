@@ -19,6 +19,9 @@ def compare_command(
         "sigmoid,powerlaw,loglinear"),
     cv: Annotated[str, typer.Option(help="loso (leave-one-scale-out refits) | loo (PSIS-LOO).")
                   ] = "loso",
+    reloo: Annotated[int, typer.Option(
+        help="With --cv loo: refit exactly up to this many rows with Pareto k > 0.7 per model "
+             "(0: off).")] = 40,
     scale: Annotated[str, typer.Option(help="Scale axis: params or flops.")] = "params",
     sizes: Annotated[Path | None, typer.Option(help="CSV of model,params[,flops] (lm-eval).")] = None,
     task: Annotated[list[str] | None, typer.Option(help="Task(s) to keep; globs allowed.")] = None,
@@ -54,7 +57,7 @@ def compare_command(
         table = load_input(file, cfg.scale, task, metric, family, sizes)
         console.print(f"[bold]{table!r}[/]", highlight=False)
         try:
-            result = compare(table, models=models, cv=cv, config=cfg)
+            result = compare(table, models=models, cv=cv, config=cfg, reloo=reloo)
         except EmergenceError as exc:
             fail(str(exc))
             return
