@@ -158,3 +158,27 @@ def test_failed_fit_is_resampled_once_and_noted():
     no_retry = check(frame, cv="none", psense=False, seed=2, draws=100, tune=100, ess_min=1e6,
                      retry=False)
     assert no_retry.config.target_accept == 0.9 and not no_retry.notes
+
+
+def _row(**kw):
+    base = {"task": "t", "metric": "acc", "family": "f", "shots": "", "setting": "",
+            "n_scales": 8, "p_sharp": 0.5, "rhat_max": 1.0, "ess_bulk_min": 1000.0,
+            "divergences": 0, "n_in_transition": 3, "threshold_lo": 9.5, "threshold_hi": 10.5,
+            "width_median": 1.0, "width_lo": 0.5, "width_hi": 2.0, "threshold_median": 10.0,
+            "metric_kind": "discrete", "preferred": "loglinear", "p_sharp_avg": np.nan}
+    return pd.Series({**base, **kw})
+
+
+@pytest.mark.parametrize("p_sharp, n_in, verdict", [
+    (0.99, 3, "undetermined"),  # sharp width vs preferred smooth model: conflicting evidence
+    (0.50, 0, "undetermined"),  # no scale in the rise: the comparison cannot tell the shapes
+    (0.50, 3, "smooth"),  # a scale in the rise and no sharp width: the smooth model decides
+    (0.05, 0, "smooth"),  # the width itself is decisively smooth
+])
+def test_preferred_smooth_model_decides_only_without_conflict(p_sharp, n_in, verdict):
+    from emergence.check import _verdict
+    from emergence.config import make_config
+
+    rec = _verdict(_row(p_sharp=p_sharp, n_in_transition=n_in), None, make_config(), None, None)
+    assert rec["verdict"] == verdict, rec["reasons"]
+    assert ("sharp_vs_smooth_model" in rec["reasons"]) == (p_sharp > 0.9)

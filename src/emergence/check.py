@@ -67,6 +67,8 @@ REASONS: dict[str, str] = {
                               "the sigmoid by more than 2 SE",
     "sigmoid_preferred": "the sigmoid predicts unseen scales better than every smooth curve by "
                          "more than 2 SE",
+    "sharp_vs_smooth_model": "the evidence conflicts: the sigmoid's width is sharp but a smooth "
+                             "curve predicts better; neither claim is made",
     "comparison_indistinguishable": "the sigmoid and smooth curves predict unseen scales "
                                     "equally well (within 2 SE); model-averaged P(sharp) = "
                                     "{p_sharp_avg:.2f}",
@@ -547,6 +549,7 @@ def _verdict(r: pd.Series, f: Fit, cfg: Config, link: dict[str, Any] | None,
         sharp_call = "uncertain"
     if "smooth_model_preferred" in reasons and sharp_call == "sharp":
         sharp_call = "uncertain"
+        reasons.append("sharp_vs_smooth_model")
     # metric choice
     metric_induced = False
     if link is not None:
@@ -570,7 +573,11 @@ def _verdict(r: pd.Series, f: Fit, cfg: Config, link: dict[str, Any] | None,
         verdict = "metric-induced"
     elif sharp_call == "sharp":
         verdict = "undetermined" if any(c in reasons for c in BLOCK_EMERGENT) else "emergent"
-    elif sharp_call == "smooth" or "smooth_model_preferred" in reasons:
+    elif sharp_call == "smooth" or ("smooth_model_preferred" in reasons
+                                    and "sharp_vs_smooth_model" not in reasons
+                                    and "no_scale_in_rise" not in reasons):
+        # a preferred smooth model decides only when the width does not contradict it and
+        # some tested scale lies inside the rise (else the data cannot tell the shapes apart)
         verdict = "smooth"
     else:
         verdict = "undetermined"
