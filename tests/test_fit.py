@@ -119,10 +119,10 @@ def test_atomic_write_gives_normal_file_permissions(tmp_path):
 
     from emergence._io import atomic_write_text
 
-    old = os.umask(0o022)
-    try:
-        p = atomic_write_text(tmp_path / "r.json", "{}")
-    finally:
-        os.umask(old)
-    assert stat.S_IMODE(p.stat().st_mode) == 0o644
+    mask = os.umask(0o022)  # the process umask (read at import by emergence._io too)
+    os.umask(mask)
+    p = atomic_write_text(tmp_path / "r.json", "{}")
+    assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~mask
+    if not mask & 0o044:  # e.g. the usual 0o022: readable by group and others, unlike 0o600
+        assert stat.S_IMODE(p.stat().st_mode) & 0o044 == 0o044
     assert not list(tmp_path.glob(".*tmp"))

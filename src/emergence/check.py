@@ -324,7 +324,7 @@ def check(
     if f.failed and retry:
         first = "; ".join(f.failed)
         f = f.resample(target_accept=max(cfg.target_accept, RETRY_TARGET_ACCEPT),
-                       tune=max(cfg.tune, 2 * cfg.tune))
+                       tune=2 * cfg.tune)
         cfg = f.config
         notes.append(f"The first fit failed its diagnostics ({first}); it was resampled with "
                      f"target_accept {cfg.target_accept} and {cfg.tune} tuning steps (same "

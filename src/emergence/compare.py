@@ -525,8 +525,8 @@ def _loo(model: type[CurveModel], md: ModelData, pm_model: Any, sampler: Compile
             units.loc[j, "refit"] = True
             diag.append({**_fit_diag(t_j, model, float(obs["x"].iat[j]),
                                      time.perf_counter() - t0), "reloo_row": int(obs["row"].iat[j])})
-        k = np.where(units["refit"].to_numpy(), np.nan, k)
-    return units, diag, k, tree
+        units.loc[units["refit"], "pareto_k"] = np.nan  # exact now: no PSIS k to report
+    return units, diag, units["pareto_k"].to_numpy(), tree
 
 
 def compare(
@@ -633,7 +633,6 @@ def compare(
             units, diag, k, full_tree = _loo(M, md, pm_model, sampler, seed,
                                              prior_fit.tree if prior_fit is not None else None,
                                              reloo)
-            units["pareto_k"] = k  # NaN where the row was refitted exactly
             g = units.groupby("series_idx")["pareto_k"]
             kmax[name], nhigh[name] = g.max(), g.apply(lambda v: int((v > K_THRESHOLD).sum()))
             if units["refit"].any():
