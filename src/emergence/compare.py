@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
-from scipy.special import gammaln, logsumexp
+from scipy.special import logsumexp
 
 from . import __version__
 from . import curves as C
@@ -62,8 +62,11 @@ from .models import CurveModel, ModelData, get
 
 #: Series with fewer distinct scales get ``too_few_scales`` and a notice.
 MIN_SCALES = 5
-#: A model is ``preferred`` only when it beats every other by more than this many SE.
+#: A model is ``preferred`` only when it beats every other by more than this many SE of the
+#: difference **and** by at least MIN_ELPD_DIFF: differences below about 4 are not decisive
+#: whatever their SE, and the SE itself is unreliable then (Sivula, Magnusson & Vehtari 2022).
 PREFER_SE = 2.0
+MIN_ELPD_DIFF = 4.0
 #: Pareto-k above which a PSIS-LOO estimate is unreliable.
 K_THRESHOLD = 0.7
 CV_METHODS = ("loso", "loo")
@@ -220,84 +223,24 @@ def _draws(post: Any, name: str) -> np.ndarray:
 
 def log_likelihood(model: type[CurveModel], md: ModelData, posterior: Any,
                    obs: pd.DataFrame) -> np.ndarray:
-    """Per-draw log-likelihood of rows ``obs`` under a posterior, computed in numpy.
+    """Per-draw log-likelihood of rows ``obs`` under a posterior (numpy).
 
-    The same log-space formulas as the PyMC model (``log mu`` and ``log(1 - mu)`` from the
-    model's curve and :func:`emergence.curves.log_mean`; exact binomial, beta-binomial and beta
-    log densities from ``gammaln``/``betaln``), so tail rows never get a constant value.
-
-    Parameters
-    ----------
-    model : CurveModel subclass
-        The fitted model class.
-    md : ModelData
-        Its prepared data (series, families, likelihood).
-    posterior : xarray Dataset or DataTree node
-        Posterior draws (``chain``, ``draw`` first).
-    obs : pandas.DataFrame
-        Rows of ``md.obs`` to evaluate.
+    The model's one likelihood definition (:meth:`CurveModel.log_likelihood`) evaluated on the
+    posterior draws.
 
     Returns
     -------
     numpy.ndarray
         Shape (chains * draws, len(obs)), columns in the order of ``obs``.
     """
-    arrays = model.data_arrays(md, obs)
-    use = obs["use_counts"].to_numpy(bool)
-    D = _draws(posterior, "lapse_logit").shape[0]
-    out = np.empty((D, len(obs)))
-    theta = {n: _draws(posterior, n) for n in model.series_param_names()}
-    lapse = _draws(posterior, "lapse_logit")
-    log_phi = _draws(posterior, "log_phi") if "log_phi" in posterior else None
-    floor = _draws(posterior, "floor") if "floor" in posterior else None
+    names = [p.name for p in model.all_params(md.likelihood)] + ["floor"]
+    values = {n: _draws(posterior, n) for n in names if n in posterior}
+    D = next(iter(values.values())).shape[0]
     delta = None
     if "delta_family" in posterior:
-        d = _draws(posterior, "delta_family")
-        delta = np.concatenate([np.zeros((D, 1)), d], axis=1)
-    for tag, mask in (("c", use), ("s", ~use)):
-        if not mask.any():
-            continue
-        s = arrays[f"series_{tag}"]
-        x = np.broadcast_to(arrays[f"x_{tag}"], (D, len(s)))
-        if delta is not None:
-            x = x + delta[:, arrays[f"family_{tag}"]]
-        extra = {k: arrays[f"{k}_{tag}"] for k in model.curve_data if f"{k}_{tag}" in arrays}
-        lg, l1g = model.curve.log_rise(x, np, **{k: v[:, s] for k, v in theta.items()}, **extra)
-        chance = np.broadcast_to(arrays[f"chance_{tag}"], (D, len(s)))
-        if floor is not None:
-            known = arrays[f"chance_known_{tag}"]
-            chance = known * chance + (1 - known) * floor[:, s]
-        lmu, l1mu = C.log_mean(lg, l1g, chance, lapse[:, s])
-        log_phi_s = log_phi[:, s] if log_phi is not None else None
-        if tag == "c":
-            n = arrays["n_c"].astype(float)
-            k = arrays["k_c"].astype(float)
-            lchoose = gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
-            if md.likelihood.endswith("binomial") and "beta" not in md.likelihood:
-                with np.errstate(invalid="ignore"):
-                    ll = lchoose + np.where(k > 0, k * lmu, 0.0) + np.where(n - k > 0,
-                                                                            (n - k) * l1mu, 0.0)
-            else:
-                la, lb = lmu + log_phi_s, l1mu + log_phi_s
-                a, b = np.exp(la), np.exp(lb)
-                ll = (lchoose + _log_rising(k, la) + _log_rising(n - k, lb)
-                      - (gammaln(n + a + b) - gammaln(a + b)))
-        else:
-            y = arrays["y_s"]
-            la, lb = lmu + log_phi_s, l1mu + log_phi_s
-            a, b = np.exp(la), np.exp(lb)
-            # log B(a, b) with gammaln(a) = gammaln(1 + a) - log a: finite when a underflows
-            lbeta = gammaln(1 + a) - la + gammaln(1 + b) - lb - gammaln(a + b)
-            ll = (a - 1) * np.log(y) + (b - 1) * np.log1p(-y) - lbeta
-        out[:, mask] = ll
-    return out
-
-
-def _log_rising(m: np.ndarray, log_a: np.ndarray) -> np.ndarray:
-    """``log(Gamma(m + a) / Gamma(a))`` from ``log a`` (exact; stays finite when ``a`` underflows)."""
-    a = np.exp(log_a)
-    with np.errstate(invalid="ignore"):
-        return np.where(m > 0, log_a + gammaln(m + a) - gammaln(1 + a), 0.0)
+        d = np.concatenate([np.zeros((D, 1)), _draws(posterior, "delta_family")], axis=1)
+        delta = d[:, obs["family_idx"].to_numpy()]
+    return model.log_likelihood(np, md.likelihood, model.data_arrays(md, obs), values, delta)
 
 
 # ---- elpd tables ---------------------------------------------------------------------------
@@ -349,7 +292,8 @@ def _elpd_table(pw: pd.DataFrame, models: list[str]) -> pd.DataFrame:
     dse[best] = 0.0
     w = stacking_weights(M)
     others = [j for j in range(len(models)) if j != best]
-    clear = all(np.isfinite(dse[j]) and -diff[j] > PREFER_SE * dse[j] for j in others)
+    clear = all(np.isfinite(dse[j]) and -diff[j] > PREFER_SE * dse[j]
+                and -diff[j] >= MIN_ELPD_DIFF for j in others)
     preferred = models[best] if (clear and others) else INDISTINGUISHABLE
     rank = np.empty(len(models), int)
     rank[np.argsort(-elpd, kind="stable")] = np.arange(len(models))
@@ -603,6 +547,22 @@ def compare(
     if data.scale != cfg.scale:
         cfg = cfg.replace(scale=data.scale)
     seed = int(cfg.seed)  # type: ignore[arg-type]
+    given = dict(fits or {})
+    if cfg.resolved_engine() == "percurve":
+        parts = _compare_percurve(data, models, cv, cfg, given, reloo, keep_fits)
+    else:
+        parts = _compare_joint(data, models, cv, cfg, given, reloo, keep_fits, folds, seed)
+    pointwise, diag_rows, timing, kmax, nhigh, fits, notices, md0 = parts
+    _diagnostic_notice(pd.DataFrame(diag_rows), cfg, notices)
+    return _assemble(pointwise, pd.DataFrame(diag_rows), md0, models, cv, cfg, notices, timing,
+                     fits, kmax, nhigh)
+
+
+def _compare_joint(data: ScoreTable, models: list[str], cv: str, cfg: Config,
+                   given: dict[str, Any], reloo: int, keep_fits: bool, folds: str,
+                   seed: int) -> tuple[Any, ...]:
+    """Per model: the joint engine's LOSO refits or PSIS-LOO (compiled once per model)."""
+
 
     pointwise: pd.DataFrame | None = None
     diag_rows: list[dict[str, Any]] = []
@@ -611,7 +571,6 @@ def compare(
     nhigh: dict[str, pd.Series] = {}
     md0: ModelData | None = None
     notices: list[str] = []
-    given = dict(fits or {})
     fits = {}
     for name in models:
         M = get(name)
@@ -662,8 +621,55 @@ def compare(
         for c in per_model:  # LOO: Pareto k (NaN where refitted exactly) and the reloo flag
             pointwise[f"{c}_{name}"] = col[c].to_numpy()
     assert pointwise is not None and md0 is not None
+    return pointwise, diag_rows, timing, kmax, nhigh, fits, notices, md0
 
-    diag_df = pd.DataFrame(diag_rows)
+
+def _compare_percurve(data: ScoreTable, models: list[str], cv: str, cfg: Config,
+                      given: dict[str, Any], reloo: int, keep_fits: bool) -> tuple[Any, ...]:
+    """Per model: one per-curve fit, then PSIS over (curve, scale) units with exact refits of
+    the units whose Pareto k exceeds 0.7 (all of them with ``cv="loso"``, at most ``reloo``
+    with ``cv="loo"``): :func:`emergence.crossval.loso_percurve`."""
+    from .crossval import loso_percurve
+    from .results import fit as fit_model
+
+    pointwise, diag_rows, timing, kmax, nhigh, fits, notices = None, [], {}, {}, {}, {}, []
+    md0 = None
+    for name in models:
+        mcfg = cfg.replace(model=name)
+        t0 = time.perf_counter()
+        f = given.get(name)
+        if f is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                f = fit_model(data, model=name, config=mcfg)
+        md0 = md0 or f.model_data
+        units, unit_notes = loso_percurve(f, max_refits=None if cv == "loso" else reloo)
+        notices += [f"model {name!r}: {n}" for n in unit_notes]
+        g = units.groupby("series_idx")["pareto_k"]
+        kmax[name] = g.max()
+        nhigh[name] = g.apply(lambda v: int((~(v <= K_THRESHOLD) & v.notna()).sum()))
+        d = f.diagnostics_by_series()
+        for _, r in d.iterrows():
+            diag_rows.append({"model": name, "fold": float("nan"), "series": r["label"],
+                              "rhat_max": r["rhat_max"], "ess_bulk_min": r["ess_bulk_min"],
+                              "divergences": int(r["divergences"]), "sample_seconds": np.nan})
+        timing[name] = {"compile": f.timing.compile, "sample": time.perf_counter() - t0}
+        if keep_fits:
+            fits[name] = f
+        col = units.rename(columns={"elpd": name})
+        if pointwise is None:
+            pointwise = col.drop(columns=["pareto_k", "refit"])
+        else:
+            pointwise[name] = col[name].to_numpy()
+        pointwise[f"pareto_k_{name}"] = col["pareto_k"].to_numpy()
+        pointwise[f"refit_{name}"] = col["refit"].to_numpy()
+    return pointwise, diag_rows, timing, kmax, nhigh, fits, notices, md0
+
+
+def _diagnostic_notice(diag_df: pd.DataFrame, cfg: Config, notices: list[str]) -> None:
+    """One notice (and warning) naming how many fits of each model failed their diagnostics."""
+    if not len(diag_df):
+        return
     fails = diag_df[(diag_df["rhat_max"] > cfg.rhat_max) | (diag_df["ess_bulk_min"] < cfg.ess_min)
                     | (diag_df["divergences"] > 0)]
     if len(fails):
@@ -676,6 +682,11 @@ def compare(
         notices.append(msg)
         warnings.warn(msg, ConvergenceWarning, stacklevel=2)
 
+
+def _assemble(pointwise: pd.DataFrame, diag_df: pd.DataFrame, md0: ModelData, models: list[str],
+              cv: str, cfg: Config, notices: list[str], timing: dict[str, Any],
+              fits: dict[str, Any], kmax: dict[str, Any], nhigh: dict[str, Any]) -> Comparison:
+    """Per-series and overall elpd tables from the pointwise elpd of every model."""
     series = md0.series.reset_index(drop=True)
     rows = []
     for s_idx, g in pointwise.groupby("series_idx", sort=True):

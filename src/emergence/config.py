@@ -21,11 +21,12 @@ from .errors import ConfigError
 
 MODELS = ("sigmoid", "powerlaw", "loglinear")
 SCALES = ("params", "flops")
-LIKELIHOODS = ("auto", "binomial", "betabinomial", "beta")
+LIKELIHOODS = ("auto", "logitnormal", "binomial", "betabinomial", "beta")
 FAMILY_MODES = ("separate", "offset", "pooled")
 PARAMETRIZATIONS = ("centered", "noncentered")
 SAMPLERS = ("nutpie", "pymc", "numpyro")
 POOLING = ("auto", "partial", "none")
+ENGINES = ("auto", "percurve", "joint")
 
 
 def _choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
@@ -46,8 +47,15 @@ class Config:
     scale : str
         Scale axis, ``"params"`` or ``"flops"``; the curve uses ``x = log10(scale)``.
     likelihood : str
-        ``"auto"`` (beta-binomial when every row has ``n_items``, else beta on scores),
-        ``"binomial"``, ``"betabinomial"`` or ``"beta"``.
+        ``"auto"`` = ``"logitnormal"`` (model-to-model variation on the logit scale, pooled
+        across curves, plus item sampling), ``"binomial"`` (item sampling only),
+        ``"betabinomial"`` or ``"beta"`` (overdispersion pooled across curves); see
+        :mod:`emergence.models.likelihoods`.
+    engine : str
+        ``"percurve"``: every curve sampled on its own (vectorised HMC in JAX), then the
+        population step (two-stage, :mod:`emergence.engine`); ``"joint"``: one NUTS run of the
+        joint hierarchical model (nutpie); ``"auto"`` = ``"percurve"`` unless
+        ``families="offset"`` (family offsets are shared across curves: joint).
     families : str
         ``"separate"``: one curve per (task, metric, family); ``"offset"``: one curve per
         (task, metric) with a shift of effective scale per family (reference family 0);
@@ -65,9 +73,9 @@ class Config:
     sampler : str
         ``"nutpie"`` (default), ``"pymc"`` (PyMC's own NUTS) or ``"numpyro"``.
     draws, tune, chains : int
-        Posterior draws and tuning steps per chain, and number of chains (defaults 2000, 1000,
-        2: two chains of 2000 draws give bulk ESS >= 400 on the bundled real data, where
-        thresholds and ceilings of unsaturated curves are correlated).
+        Posterior draws and tuning steps per chain, and number of chains (defaults 500, 500,
+        4: per curve, four chains of 500 draws give bulk ESS >= 400 on most real curves; a curve
+        that mixes slowly gets more draws on its own).
     target_accept : float
         NUTS target acceptance rate.
     seed : int or None
@@ -84,15 +92,16 @@ class Config:
     model: str = "sigmoid"
     scale: str = "params"
     likelihood: str = "auto"
+    engine: str = "auto"
     families: str = "separate"
     parametrization: str = "centered"
     pooling: str = "auto"
     sharp_width: float = 1.0
     interval: float = 0.9
     sampler: str = "nutpie"
-    draws: int = 2000
-    tune: int = 1000
-    chains: int = 2
+    draws: int = 500
+    tune: int = 500
+    chains: int = 4
     target_accept: float = 0.9
     seed: int | None = None
     priors: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -115,6 +124,15 @@ class Config:
 
     def check_likelihood(self) -> None:
         _choice("likelihood", self.likelihood, LIKELIHOODS)
+
+    def check_engine(self) -> None:
+        _choice("engine", self.engine, ENGINES)
+
+    def resolved_engine(self) -> str:
+        """``"percurve"`` or ``"joint"`` (``"auto"`` resolved)."""
+        if self.engine != "auto":
+            return self.engine
+        return "joint" if self.families == "offset" else "percurve"
 
     def check_families(self) -> None:
         _choice("families", self.families, FAMILY_MODES)

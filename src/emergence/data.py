@@ -385,9 +385,8 @@ def validate(
     for col in ("n_items", "chance", "k", "step", "seed"):
         if col not in df.columns:
             df[col] = np.nan
-    if "ceiling" not in df.columns:
-        df["ceiling"] = 1.0
-    df["ceiling"] = df["ceiling"].fillna(1.0)
+    if "ceiling" not in df.columns:  # empty = unknown: the models estimate the lapse
+        df["ceiling"] = np.nan
     if "higher_is_better" not in df.columns:
         df["higher_is_better"] = True
     df["higher_is_better"] = _parse_bool(df, "higher_is_better", where)
@@ -446,13 +445,13 @@ def validate(
             "do not. Give the random-guess score as a proportion (e.g. 0.25 for 4 choices), or "
             "leave it empty to have it estimated."
         )
-    bad = (df["ceiling"] <= 0) | (df["ceiling"] > 1)
+    bad = df["ceiling"].notna() & ((df["ceiling"] <= 0) | (df["ceiling"] > 1))
     if bad.any():
         rows = df.loc[bad, "row"].tolist()
         raise EmergenceDataError(
             f"column 'ceiling' must lie in (0, 1], but {_list_rows(rows, None, where)} do not."
         )
-    bad = ch.notna() & (ch >= df["ceiling"])
+    bad = ch.notna() & (ch >= df["ceiling"].fillna(1.0))
     if bad.any():
         rows = df.loc[bad, "row"].tolist()
         raise EmergenceDataError(

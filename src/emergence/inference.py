@@ -145,8 +145,21 @@ def diagnostics(tree: Any, var_names: list[str], dim: str = "series") -> tuple[p
             per["rhat_max"] = np.fmax(per["rhat_max"].to_numpy(), r)
             per["ess_bulk_min"] = np.fmin(per["ess_bulk_min"].to_numpy(), eb)
             per["ess_tail_min"] = np.fmin(per["ess_tail_min"].to_numpy(), et)
-    div = tree["sample_stats"]["diverging"].values if "sample_stats" in tree.children else None
-    overall["divergences"] = int(np.sum(div)) if div is not None else 0
+    stats = tree["sample_stats"] if "sample_stats" in tree.children else None
+    div = stats["diverging"] if stats is not None and "diverging" in stats else None
+    overall["divergences"] = int(np.sum(div.values)) if div is not None else 0
+    if div is not None and dim in div.dims:  # per-curve engine: divergences are per series
+        per["divergences"] = div.sum([d for d in div.dims if d != dim]).values.astype(int)
+    else:  # one joint run: every series shares the run's divergences
+        per["divergences"] = overall["divergences"]
+    if "curve_diagnostics" in tree.children:  # stage 1 of the per-curve engine
+        cd = tree["curve_diagnostics"]
+        per["rhat_max"] = np.fmax(per["rhat_max"].to_numpy(), cd["rhat_max"].values)
+        per["ess_bulk_min"] = np.fmin(per["ess_bulk_min"].to_numpy(), cd["ess_bulk_min"].values)
+        per["ess_tail_min"] = np.fmin(per["ess_tail_min"].to_numpy(), cd["ess_tail_min"].values)
+        overall["rhat_max"] = float(max(overall["rhat_max"], np.nanmax(cd["rhat_max"].values)))
+        overall["ess_bulk_min"] = float(min(overall["ess_bulk_min"],
+                                            np.nanmin(cd["ess_bulk_min"].values)))
     overall["chains"] = int(post.sizes["chain"])
     overall["draws"] = int(post.sizes["draw"])
     return per, overall
@@ -172,13 +185,30 @@ def diagnostic_failures(values: Any, config: Config) -> list[str]:
     return fails
 
 
-def check_diagnostics(overall: dict, config: Config, what: str = "fit") -> list[str]:
-    """Return human-readable failures (empty list when all pass) and warn once if any fail."""
-    fails = diagnostic_failures(overall, config)
+def check_diagnostics(values: Any, config: Config, what: str = "fit") -> list[str]:
+    """Failures in words (empty when all pass), with one warning if any.
+
+    ``values`` is a dict of overall diagnostics, or a per-series DataFrame (with ``label``):
+    then each failing curve is named, and the other curves are unaffected.
+    """
+    if isinstance(values, pd.DataFrame):
+        fails = []
+        for _, r in values.iterrows():
+            f = diagnostic_failures(r, config)
+            if f:
+                fails.append(f"{r['label']}: {', '.join(f)}")
+        if fails:
+            shown = "; ".join(fails[:3]) + (f"; and {len(fails) - 3} more" if len(fails) > 3 else "")
+            warnings.warn(
+                f"MCMC diagnostics failed for {len(fails)} of {len(values)} curve(s) of the {what} "
+                f"({shown}); those curves' numbers are not trustworthy, the other curves are "
+                f"unaffected. {DIAGNOSTIC_HELP}", ConvergenceWarning, stacklevel=3)
+        return fails
+    fails = diagnostic_failures(values, config)
     if fails:
         warnings.warn(
             f"MCMC diagnostics of the {what} failed ({'; '.join(fails)}); its numbers are not "
-            f"trustworthy and no verdict is given. {DIAGNOSTIC_HELP}",
+            f"trustworthy. {DIAGNOSTIC_HELP}",
             ConvergenceWarning, stacklevel=3,
         )
     return fails

@@ -48,8 +48,10 @@ class Fit:
     """
 
     def __init__(self, tree: Any, config: Config, table: ScoreTable, model_data: ModelData,
-                 timing: Timing | None = None, sampler: CompiledSampler | None = None) -> None:
+                 timing: Timing | None = None, sampler: CompiledSampler | None = None,
+                 notes: list[str] | None = None) -> None:
         self.tree = tree
+        self.notes = list(notes or [])
         self.config = config
         self.table = table
         self.model: type[CurveModel] = get(config.model)
@@ -97,6 +99,17 @@ class Fit:
             raise ConfigError("this fit has no compiled model (loaded from disk); refit it with "
                               "emergence.fit(fit.table, config=fit.config).")
         cfg = self.config.replace(**changes)
+        if cfg.resolved_engine() == "percurve":  # same compiled curve program when it can
+            from .engine import CurveSampler, sample_percurve
+
+            same = all(getattr(cfg, k) == getattr(self.config, k) for k in ("draws", "tune"))
+            cs = self._sampler if same else CurveSampler(self.model, self.model_data, cfg)
+            cs.config = cfg
+            tree, t, notes, cs = sample_percurve(self.model, self.model_data, cfg, cs)
+            tree = add_derived(tree, self.model, self.model_data, cfg)
+            return Fit(tree, cfg, self.table, self.model_data,
+                       Timing(0.0 if same else t["compile"], t["stage1"] + t["stage2"]), cs,
+                       notes=notes)
         sampler = copy.copy(self._sampler)
         sampler.config, sampler.timing = cfg, Timing(compile=0.0)
         tree = add_derived(sampler.sample(), self.model, self.model_data, cfg)
@@ -128,7 +141,7 @@ class Fit:
             float_format=lambda v: f"{v:.3g}", max_rows=60)
 
     def _diag_vars(self) -> list[str]:
-        names = [*self.model.series_param_names(), "lapse_logit", "log_phi", "floor"]
+        names = [*self.model.series_param_names(), "lapse_logit", "log_tau", "log_phi", "floor"]
         post = self.tree["posterior"]
         names += [v for v in post.data_vars if v.startswith(("mu_", "sigma_"))]
         names += [v for v in ("delta_family",) if v in post]
@@ -229,7 +242,7 @@ class Fit:
 
     def pymc_model(self) -> Any:
         """The PyMC model behind the fit (rebuilt from data and config for a loaded fit)."""
-        if self._sampler is not None:
+        if self._sampler is not None and hasattr(self._sampler, "model"):
             return self._sampler.model
         return self.model.build_from(self.model_data, self.config)
 
@@ -240,13 +253,20 @@ class Fit:
         return dict(self._diag_overall)
 
     def diagnostics_by_series(self) -> pd.DataFrame:
-        """Per-series worst R-hat and ESS over that series' parameters."""
-        return pd.concat([self._keys(), self._diag_per_series.reset_index(drop=True)], axis=1)
+        """Per-series worst R-hat and ESS over that series' parameters, and divergences (the
+        curve's own with the per-curve engine, the whole run's with the joint engine)."""
+        return pd.concat([self._keys(), self.series[["label"]].reset_index(drop=True),
+                          self._diag_per_series.reset_index(drop=True)], axis=1)
 
     @property
     def failed(self) -> list[str]:
-        """Diagnostic failures (empty when R-hat, ESS and divergences all pass)."""
-        return diagnostic_failures(self._diag_overall, self.config)
+        """Diagnostic failures per failing curve (empty when every curve passes)."""
+        out = []
+        for _, r in self.diagnostics_by_series().iterrows():
+            f = diagnostic_failures(r, self.config)
+            if f:
+                out.append(f"{r['label']}: {', '.join(f)}")
+        return out
 
     # ---- summary -------------------------------------------------------------------------
     def summary(self) -> pd.DataFrame:
@@ -270,7 +290,7 @@ class Fit:
         d = self._diag_per_series.reset_index(drop=True)
         out["rhat_max"] = d["rhat_max"].to_numpy()
         out["ess_bulk_min"] = d["ess_bulk_min"].to_numpy()
-        out["divergences"] = self._diag_overall["divergences"]
+        out["divergences"] = d["divergences"].to_numpy()
         out["too_sparse"] = s["too_sparse"].to_numpy()
         samp = sampling_diagnostics(self)
         out = pd.concat([out, samp.drop(columns=["transition_lo", "transition_hi"])], axis=1)
@@ -329,11 +349,15 @@ def load_fit(path: str | Path) -> Fit:
 
 
 def add_derived(tree: Any, model: type[CurveModel], md: ModelData, config: Config) -> Any:
-    """Store derived per-series draws (width, threshold, ceiling, lapse, sharp) in the posterior."""
-    post = tree["posterior"].to_dataset()
-    for name, da in model.derived(post, md, config.sharp_width).items():
-        post[name] = da
-    tree["posterior"] = xr.DataTree(post)
+    """Store derived per-series draws (width, threshold, ceiling, lapse, chance floor) in the
+    posterior (and in the per-curve engine's ``stage1`` group)."""
+    for group in ("posterior", "stage1"):
+        if group not in tree.children:
+            continue
+        post = tree[group].to_dataset()
+        for name, da in model.derived(post, md, config.sharp_width).items():
+            post[name] = da
+        tree[group] = xr.DataTree(post)
     return tree
 
 
@@ -373,10 +397,17 @@ def fit(
     if table.scale != cfg.scale:
         cfg = cfg.replace(scale=table.scale)
     M = get(cfg.model)
-    pm_model, md = M.build(table, cfg)
-    sampler = CompiledSampler(pm_model, cfg)
-    tree = sampler.sample()
-    tree = add_derived(tree, M, md, cfg)
-    result = Fit(tree, cfg, table, md, sampler.timing, sampler)
-    check_diagnostics(result.diagnostics, cfg, what=f"{cfg.model} fit")
+    md = M.prepare(table, cfg)
+    if cfg.resolved_engine() == "percurve":
+        from .engine import sample_percurve
+
+        tree, t, notes, curve_sampler = sample_percurve(M, md, cfg)
+        tree = add_derived(tree, M, md, cfg)
+        result = Fit(tree, cfg, table, md, Timing(t["compile"], t["stage1"] + t["stage2"]),
+                     curve_sampler, notes=notes)
+    else:
+        sampler = CompiledSampler(M.build_from(md, cfg), cfg)
+        tree = add_derived(sampler.sample(), M, md, cfg)
+        result = Fit(tree, cfg, table, md, sampler.timing, sampler)
+    check_diagnostics(result.diagnostics_by_series(), cfg, what=f"{cfg.model} fit")
     return result

@@ -3,13 +3,21 @@
 A concrete model (one file each, lifelines-style) only *declares* its curve and the priors of
 its per-series curve parameters; :class:`CurveModel` builds the PyMC model around them:
 
-* per-series curve parameters ``theta[s] ~ Normal(mu_theta, sigma_theta)`` (partial pooling;
-  centered by default, non-centered on request), or independent priors without pooling;
-* lapse (unreached fraction of the head-room above chance) pooled on the logit scale;
-* chance floor from the data, or estimated per series (``floor ~ Beta``) where it is missing;
+* per-series curve parameters with a heavy-tailed population
+  ``theta[s] ~ StudentT(4, mu_theta, sigma_theta)`` (partial pooling that does not drag a sharp
+  curve into a smooth crowd), or independent priors without pooling;
+* the noise scale of the likelihood (``log_tau`` or ``log_phi``) pooled across curves with a
+  normal population, so one curve's jump cannot be absorbed as noise no other curve shows;
+* lapse (unreached fraction of the head-room above chance) per series, or fixed by a known
+  ``ceiling``; chance floor from the data, or estimated per series (``floor ~ Beta``);
 * optional family offsets ``delta_f`` in effective log-scale (reference family fixed at 0);
-* likelihood: Binomial / BetaBinomial on counts, Beta on scores, all parameterised from
-  ``log mu`` and ``log(1 - mu)`` (no clipping).
+* one likelihood object (:mod:`emergence.models.likelihoods`) from ``log mu`` and
+  ``log(1 - mu)`` (no clipping).
+
+Two builds of the same declarations: :meth:`CurveModel.build_from` gives the joint hierarchical
+PyMC model (sampled by nutpie); :meth:`CurveModel.build_curve` gives the one-curve model under
+each parameter's wide *stage-1* prior, which :mod:`emergence.engine` compiles to JAX and samples
+for every curve at once before its population step restores the hierarchy.
 
 Priors are declarative data (:class:`Prior`, bambi-style): a dict ``name -> Prior`` that
 :class:`~emergence.config.Config` ``priors`` can override by name.
@@ -27,10 +35,7 @@ from .. import curves as C
 from ..config import Config
 from ..data import ScoreTable, key_strings
 from ..errors import ConfigError
-
-#: Items assumed for squeezing scores of exactly 0 or 1 when no ``n_items`` is known
-#: (Smithson & Verkuilen 2006): y -> clip(y, 0.5/N, 1 - 0.5/N).
-SQUEEZE_N = 1000
+from .likelihoods import SQUEEZE_N, Likelihood, get_likelihood, row_arrays
 
 
 @dataclass(frozen=True)
@@ -74,40 +79,64 @@ class Prior:
         return dist(name, **self.resolved(context), **kwargs)
 
 
+#: Degrees of freedom of the Student-t population of the curve parameters: heavy enough tails
+#: that a curve whose data say "sharp" is not shrunk into a crowd of smooth ones.
+POPULATION_NU = 4.0
+#: Logit of a known lapse of 0 (ceiling 1): finite, so no inf reaches a gradient.
+LAPSE_LOGIT_MIN = -30.0
+
+
 @dataclass(frozen=True)
 class SeriesParam:
-    """A per-series curve parameter, pooled across series unless ``pooled=False``.
+    """A per-series parameter: its wide stage-1 prior and, when pooled, its population.
 
-    ``mu`` is the prior of the population mean, ``sigma`` that of the population sd (prior names
-    ``mu_<name>``, ``sigma_<name>``). Without pooling (``pooling="none"``, or fewer than 5
-    series with ``"auto"``) each series gets ``Normal(mu.mu, mu.sigma)`` directly. A parameter
-    declared ``pooled=False`` always has the independent prior ``mu`` per series, named
-    ``<name>``.
+    ``prior`` (prior name ``<name>``) is the prior of one curve analysed alone: the stage-1
+    prior of the two-stage engine and the prior without pooling. ``mu``/``sigma`` (names
+    ``mu_<name>``, ``sigma_<name>``) are the hyperpriors of the population
+    ``<population>(mu, sigma)`` (``StudentT`` with :data:`POPULATION_NU` degrees of freedom, or
+    ``Normal``); ``mu=None`` declares an unpooled parameter.
     """
 
     name: str
-    mu: Prior
-    sigma: Prior
+    prior: Prior
+    mu: Prior | None = None
+    sigma: Prior | None = None
+    population: str = "StudentT"
     doc: str = ""
-    pooled: bool = True
+
+    @property
+    def pooled(self) -> bool:
+        """Whether the parameter has a population (partial pooling)."""
+        return self.mu is not None
+
+    def population_dist(self, mu: Any, sigma: Any) -> Any:
+        """The population as a PyMC ``.dist`` with location ``mu`` and scale ``sigma``."""
+        import pymc as pm
+
+        if self.population == "StudentT":
+            return pm.StudentT.dist(nu=POPULATION_NU, mu=mu, sigma=sigma)
+        return getattr(pm, self.population).dist(mu=mu, sigma=sigma)
 
 
-#: Parameters every model shares (the lapse ceiling and the overdispersion of the likelihood).
-COMMON_PARAMS = (
-    SeriesParam(
-        "lapse_logit", Prior("Normal", {"mu": -2.0, "sigma": 1.5}), Prior("HalfNormal", {"sigma": 1.0}),
-        "logit of the unreached fraction of head-room; prior mean 0.12. Not pooled: pooling it "
-        "made a funnel (R-hat 1.3-1.5) on the ObsScaling emergent tasks",
-        False,
-    ),
+LAPSE_PARAM = SeriesParam(
+    "lapse_logit", Prior("Normal", {"mu": -2.0, "sigma": 1.5}),
+    doc="logit of the unreached fraction of head-room (prior median 0.12); not pooled "
+        "(ceilings differ by task); fixed where the table gives a ceiling",
 )
-DISPERSION_PARAM = SeriesParam(
-    "log_phi", Prior("Normal", {"mu": 5.0, "sigma": 2.0}), Prior("HalfNormal", {"sigma": 1.0}),
-    "log concentration of the beta(-binomial) likelihood; large = close to binomial. Not "
-    "pooled: with binomial-like data phi is unbounded above and a pooled sd made a funnel "
-    "(R-hat 1.05, 21 divergences on simulated binomial data)",
-    False,
-)
+#: Noise parameters by likelihood. tau: sd of model-to-model variation on the logit scale.
+#: Its prior median 0.3 comes from pairs of models that differ only in training data (Pythia
+#: and Pythia-deduped at equal size, docs/noise.md): sd of logit differences / sqrt(2) = 0.2-0.4.
+NOISE_PARAMS = {
+    "log_tau": SeriesParam(
+        "log_tau", Prior("Normal", {"mu": float(np.log(0.3)), "sigma": 1.0}),
+        Prior("Normal", {"mu": float(np.log(0.3)), "sigma": 0.75}),
+        Prior("HalfNormal", {"sigma": 0.5}), "Normal",
+        "log sd of model-to-model variation on the logit scale; pooled across curves"),
+    "log_phi": SeriesParam(
+        "log_phi", Prior("Normal", {"mu": 4.0, "sigma": 2.0}),
+        Prior("Normal", {"mu": 4.0, "sigma": 1.5}), Prior("HalfNormal", {"sigma": 1.0}),
+        "Normal", "log concentration of the beta(-binomial) likelihood; pooled across curves"),
+}
 OTHER_PRIORS = {
     "floor": Prior("Beta", {"alpha": 1.0, "beta": 3.0}),
     "sigma_family": Prior("HalfNormal", {"sigma": 1.0}),
@@ -121,10 +150,15 @@ class ModelData:
     series: pd.DataFrame  # one row per series (see ScoreTable.series)
     obs: pd.DataFrame  # rows of the table used, with integer indices
     families: list[str]  # reference family first
-    likelihood: str  # "binomial" | "betabinomial" | "beta" | "mixed"
+    likelihood: Likelihood
     context: dict[str, float]
     priors: dict[str, Prior]
     pooled: bool
+
+    @property
+    def unknown_chance(self) -> bool:
+        """Whether some row has no chance level (a floor is then estimated per series)."""
+        return bool(self.obs["chance"].isna().any())
 
 
 class CurveModel:
@@ -133,21 +167,25 @@ class CurveModel:
     name: ClassVar[str] = ""
     curve: ClassVar[C.Rise]
     params: ClassVar[tuple[SeriesParam, ...]] = ()
-    #: Names of extra per-row data arrays passed to ``curve.log_rise`` as keyword arguments;
-    #: a subclass listing ``"L"`` adds ``L_c``/``L_s`` in :meth:`data_arrays` (used when present).
+    #: Names of extra per-row data arrays passed to ``curve.log_rise`` as keyword arguments.
     curve_data: ClassVar[tuple[str, ...]] = ()
 
     # ---- declarations --------------------------------------------------------------------
     @classmethod
+    def all_params(cls, likelihood: Likelihood | None = None) -> tuple[SeriesParam, ...]:
+        """Curve parameters, lapse and (when the likelihood has one) the noise parameter."""
+        noise = (NOISE_PARAMS[likelihood.noise],) if likelihood and likelihood.noise else ()
+        return (*cls.params, LAPSE_PARAM, *noise)
+
+    @classmethod
     def default_priors(cls) -> dict[str, Prior]:
-        """All priors of the model by name (hyperpriors ``mu_*`` / ``sigma_*`` and others)."""
+        """All priors of the model by name (stage-1 priors, hyperpriors and others)."""
         out: dict[str, Prior] = {}
-        for p in (*cls.params, *COMMON_PARAMS, DISPERSION_PARAM):
+        for p in (*cls.params, LAPSE_PARAM, *NOISE_PARAMS.values()):
+            out[p.name] = p.prior
             if p.pooled:
                 out[f"mu_{p.name}"] = p.mu
                 out[f"sigma_{p.name}"] = p.sigma
-            else:  # an independent prior per series, named after the parameter
-                out[p.name] = p.mu
         out.update(OTHER_PRIORS)
         return out
 
@@ -172,7 +210,7 @@ class CurveModel:
         """log10 scale where the rise reaches ``level``."""
         return C.threshold(cls.curve, level, **p)
 
-    # ---- building ------------------------------------------------------------------------
+    # ---- preparing data ------------------------------------------------------------------
     @classmethod
     def prepare(cls, table: ScoreTable, config: Config) -> ModelData:
         """Index the table's rows for the model and resolve priors and likelihood."""
@@ -188,24 +226,14 @@ class CurveModel:
             families = [series["family"].iat[0]] if len(series) else []
         fam_lookup = {f: i for i, f in enumerate(families)}
         obs["family_idx"] = obs["family"].map(fam_lookup).fillna(0).astype(int)
-
-        has_counts = obs["k"].notna()  # discrete metrics with n_items (see data.infer_metric_kinds)
-        like = config.likelihood
-        if like == "auto":
-            like = "betabinomial" if has_counts.all() else ("beta" if not has_counts.any() else "mixed")
-        elif like in ("binomial", "betabinomial") and not has_counts.all():
-            bad = obs.loc[~has_counts, "row"].head(5).tolist()
+        like = get_likelihood(config.likelihood)
+        if like.needs_counts and not obs["k"].notna().all():
+            bad = obs.loc[obs["k"].isna(), "row"].head(5).tolist()
             raise ConfigError(
-                f"likelihood={like!r} needs counts (a discrete metric with n_items) on every row, "
-                f"but rows {bad} have none; use likelihood='beta' or 'auto' (beta on scores for "
-                "rows without counts)."
+                f"likelihood={like.name!r} needs counts (a discrete metric with n_items) on every "
+                f"row, but rows {bad} have none; use likelihood='logitnormal' (the default) or "
+                "'betabinomial' (beta on scores for rows without counts)."
             )
-        obs["use_counts"] = has_counts & (like != "beta")
-        if like == "mixed":
-            like_counts = "betabinomial"
-        else:
-            like_counts = like
-
         x = obs["x"].to_numpy()
         context = {"x_mid": float((x.min() + x.max()) / 2), "x_min": float(x.min()),
                    "x_max": float(x.max())}
@@ -219,107 +247,133 @@ class CurveModel:
         for k, v in config.priors.items():
             priors[k] = Prior.from_spec(v)
         pooled = config.pooling == "partial" or (config.pooling == "auto" and len(series) >= 5)
-        return ModelData(series=series, obs=obs, families=families,
-                         likelihood=like if like != "mixed" else f"mixed:{like_counts}",
+        return ModelData(series=series, obs=obs, families=families, likelihood=like,
                          context=context, priors=priors, pooled=pooled)
 
     @classmethod
     def data_arrays(cls, md: ModelData, obs: pd.DataFrame | None = None) -> dict[str, np.ndarray]:
-        """The swappable data of the model (names of its ``pm.Data`` containers)."""
+        """Per-row arrays of the model (names of its ``pm.Data`` containers).
+
+        ``obs`` (default ``md.obs``) needs ``x``, ``series_idx``, ``y`` and may have
+        ``family_idx``, ``chance``, ``ceiling``, ``n_items``, ``k``; ``w`` weights rows (0 for
+        padding).
+        """
         obs = md.obs if obs is None else obs
-        cnt = obs[obs["use_counts"]]
-        sco = obs[~obs["use_counts"]]
-        out: dict[str, np.ndarray] = {}
-        for tag, part in (("c", cnt), ("s", sco)):
-            out[f"x_{tag}"] = part["x"].to_numpy(float)
-            out[f"series_{tag}"] = part["series_idx"].to_numpy(np.int64)
-            out[f"family_{tag}"] = part["family_idx"].to_numpy(np.int64)
-            out[f"chance_{tag}"] = part["chance"].fillna(0.0).to_numpy(float)
-            out[f"chance_known_{tag}"] = part["chance"].notna().to_numpy(float)
-        out["n_c"] = cnt["n_items"].to_numpy(np.int64)
-        out["k_c"] = cnt["k"].to_numpy(np.int64)
-        y = sco["y"].to_numpy(float)
-        nn = sco["n_items"].fillna(SQUEEZE_N).to_numpy(float)
-        out["y_s"] = np.clip(y, 0.5 / nn, 1 - 0.5 / nn)
+        n = len(obs)
+
+        def col(name: str, fill: float = np.nan) -> np.ndarray:
+            return obs[name].to_numpy(float) if name in obs else np.full(n, fill)
+
+        out = row_arrays(col("k"), col("n_items"), col("y"))
+        chance, ceiling = col("chance"), col("ceiling")
+        out.update({
+            "x": col("x"), "series_idx": obs["series_idx"].to_numpy(np.int64),
+            "family_idx": (obs["family_idx"].to_numpy(np.int64) if "family_idx" in obs
+                           else np.zeros(n, np.int64)),
+            "chance": np.nan_to_num(chance, nan=0.0),
+            "chance_known": np.isfinite(chance).astype(float),
+            "ceiling_known": np.isfinite(ceiling).astype(float),
+            "lapse_known": _known_lapse_logit(np.nan_to_num(chance), ceiling),
+            "w": col("w", 1.0),
+        })
         return out
 
+    # ---- the mean curve and the likelihood: one definition for PyMC, JAX and numpy --------
+    @classmethod
+    def log_mean(cls, xp: Any, d: dict[str, Any], theta: dict[str, Any], lapse: Any,
+                 floor: Any = None, delta: Any = None) -> tuple[Any, Any]:
+        """``(log mu, log(1 - mu))`` per row from per-row parameter values.
+
+        ``d`` holds the row arrays of :meth:`data_arrays`; ``theta`` the curve parameters,
+        ``lapse`` the lapse logit, ``floor`` the estimated floors and ``delta`` the family shifts,
+        each already indexed to rows (numpy arrays may carry leading draw dimensions).
+        """
+        x = d["x"] if delta is None else d["x"] + delta
+        extra = {k: d[k] for k in cls.curve_data if k in d}
+        lg, l1g = cls.curve.log_rise(x, xp, **theta, **extra)
+        lapse = _where(xp, d["ceiling_known"] > 0.5, d["lapse_known"], lapse)
+        if floor is None:
+            return C.log_mean(lg, l1g, d["chance"], lapse, xp=xp)
+        known = d["chance_known"] > 0.5
+        with np.errstate(divide="ignore"):
+            log_c = _where(xp, known, xp.log(d["chance"]), xp.log(floor))
+            log_1mc = _where(xp, known, xp.log1p(-d["chance"]), xp.log1p(-floor))
+        return C.log_mean(lg, l1g, None, lapse, xp=xp, log_chance=(log_c, log_1mc))
+
+    @classmethod
+    def log_likelihood(cls, xp: Any, likelihood: Likelihood, d: dict[str, Any],
+                       values: dict[str, Any], delta: Any = None, one_curve: bool = False) -> Any:
+        """Per-row log-likelihood (unweighted) from per-series parameter ``values``.
+
+        ``values`` maps parameter names (curve parameters, ``lapse_logit``, the noise parameter,
+        optionally ``floor``) to arrays whose last axis is the series; ``d["series"]`` indexes
+        them to rows (``d["series_idx"]``). The PyMC models (``xp = pytensor.tensor``), the JAX engine compiled from
+        them and every pointwise number in numpy call this one function.
+        """
+        s = d["series_idx"]
+
+        def rows(v: Any) -> Any:
+            if xp is np:
+                return v[..., s]
+            return v[0] if one_curve else v[s]  # a single curve broadcasts (no gather)
+
+        theta = {n: rows(values[n]) for n in cls.series_param_names()}
+        floor = rows(values["floor"]) if "floor" in values else None
+        lmu, l1mu = cls.log_mean(xp, d, theta, rows(values["lapse_logit"]), floor, delta)
+        noise = rows(values[likelihood.noise]) if likelihood.noise else None
+        return likelihood.logp(xp, lmu, l1mu, d, noise)
+
+    # ---- building PyMC models ------------------------------------------------------------
     @classmethod
     def build(cls, table: ScoreTable, config: Config) -> tuple[Any, ModelData]:
-        """Build the PyMC model; return ``(pm.Model, ModelData)``."""
+        """Build the joint hierarchical PyMC model; return ``(pm.Model, ModelData)``."""
         md = cls.prepare(table, config)
         return cls.build_from(md, config), md
 
     @classmethod
     def build_from(cls, md: ModelData, config: Config) -> Any:
-        """Build the PyMC model from prepared :class:`ModelData`."""
+        """The joint hierarchical PyMC model of every series (population, family offsets)."""
         import pymc as pm
         import pytensor.tensor as pt
 
         coords = {"series": md.series["label"].tolist()}
         if len(md.families) > 1:
             coords["family_offset"] = md.families[1:]
-        arrays = cls.data_arrays(md)
-        ctx = md.context
-        pr = md.priors
         with pm.Model(coords=coords) as model:
-            data = {k: pm.Data(k, v) for k, v in arrays.items()}
-
-            def series_rv(p: SeriesParam) -> Any:
-                if not p.pooled:
-                    return pr[p.name].rv(p.name, ctx, dims="series")
-                if not md.pooled:
-                    args = pr[f"mu_{p.name}"].resolved(ctx)
-                    return pm.Normal(p.name, mu=args["mu"], sigma=args["sigma"], dims="series")
-                mu = pr[f"mu_{p.name}"].rv(f"mu_{p.name}", ctx)
-                sd = pr[f"sigma_{p.name}"].rv(f"sigma_{p.name}", ctx)
-                if config.parametrization == "centered":
-                    return pm.Normal(p.name, mu=mu, sigma=sd, dims="series")
-                z = pm.Normal(f"{p.name}_z", 0.0, 1.0, dims="series")
-                return pm.Deterministic(p.name, mu + sd * z, dims="series")
-
-            theta = {p.name: series_rv(p) for p in cls.params}
-            lapse_logit = series_rv(COMMON_PARAMS[0])
-            needs_phi = md.likelihood in ("betabinomial", "beta") or md.likelihood.startswith("mixed")
-            log_phi = series_rv(DISPERSION_PARAM) if needs_phi else None
-            unknown_chance = bool((md.obs["chance"].isna()).any())
-            floor = (pr["floor"].rv("floor", ctx, dims="series") if unknown_chance else None)
+            data = {k: pm.Data(k, v) for k, v in cls.data_arrays(md).items()}
+            values = {p.name: _series_rv(p, md, config) for p in cls.all_params(md.likelihood)}
+            if md.unknown_chance:
+                values["floor"] = md.priors["floor"].rv("floor", md.context, dims="series")
+            delta = None
             if len(md.families) > 1:
-                sf = pr["sigma_family"].rv("sigma_family", ctx)
-                delta = pm.Normal("delta_family", 0.0, sf, dims="family_offset")
-                delta_all = pt.concatenate([pt.zeros(1), delta])
-            else:
-                delta_all = None
+                sf = md.priors["sigma_family"].rv("sigma_family", md.context)
+                offsets = pm.Normal("delta_family", 0.0, sf, dims="family_offset")
+                delta = pt.concatenate([pt.zeros(1), offsets])[data["family_idx"]]
+            rows = cls.log_likelihood(pt, md.likelihood, data, values, delta)
+            pm.Potential("loglik", (data["w"] * rows).sum())
+        return model
 
-            def mean_parts(tag: str) -> tuple[Any, Any, Any]:
-                s = data[f"series_{tag}"]
-                x = data[f"x_{tag}"]
-                if delta_all is not None:
-                    x = x + delta_all[data[f"family_{tag}"]]
-                extra = {k: data[f"{k}_{tag}"] for k in cls.curve_data if f"{k}_{tag}" in data}
-                lg, l1g = cls.curve.log_rise(x, pt, **{k: v[s] for k, v in theta.items()}, **extra)
-                chance = data[f"chance_{tag}"]
-                if floor is not None:
-                    # switch on logs: a known floor of 0 (log = -inf) never meets the gradient
-                    known = data[f"chance_known_{tag}"] > 0.5
-                    log_c = pt.switch(known, pt.log(chance), pt.log(floor[s]))
-                    log_1mc = pt.switch(known, pt.log1p(-chance), pt.log1p(-floor[s]))
-                    lmu, l1mu = C.log_mean(lg, l1g, None, lapse_logit[s], xp=pt,
-                                           log_chance=(log_c, log_1mc))
-                else:
-                    lmu, l1mu = C.log_mean(lg, l1g, chance, lapse_logit[s], xp=pt)
-                return lmu, l1mu, s
+    @classmethod
+    def build_curve(cls, md: ModelData, n_rows: int) -> Any:
+        """One curve under the stage-1 priors, with ``n_rows`` (padded) rows of swappable data.
 
-            if len(arrays["x_c"]):
-                lmu, l1mu, s = mean_parts("c")
-                if md.likelihood.endswith("binomial") and "beta" not in md.likelihood:
-                    pm.Binomial("y_count", n=data["n_c"], logit_p=lmu - l1mu, observed=data["k_c"])
-                else:
-                    pm.BetaBinomial("y_count", n=data["n_c"], alpha=pt.exp(lmu + log_phi[s]),
-                                    beta=pt.exp(l1mu + log_phi[s]), observed=data["k_c"])
-            if len(arrays["x_s"]):
-                lmu, l1mu, s = mean_parts("s")
-                pm.Beta("y_score", alpha=pt.exp(lmu + log_phi[s]), beta=pt.exp(l1mu + log_phi[s]),
-                        observed=data["y_s"])
+        The per-curve engine compiles this model's log density to JAX once and evaluates it
+        with every curve's rows (padding rows have weight ``w = 0``).
+        """
+        import pymc as pm
+        import pytensor.tensor as pt
+
+        one = md.obs.iloc[[0] * n_rows].assign(series_idx=0, family_idx=0, w=0.0)
+        with pm.Model(coords={"series": ["curve"]}) as model:
+            data = {k: pm.Data(k, v) for k, v in cls.data_arrays(md, one).items()}
+            # data-dependent prior constants are inputs too: one compiled program for any table
+            ctx = {k: pm.Data(f"ctx_{k}", np.float64(v)) for k, v in md.context.items()}
+            values = {p.name: md.priors[p.name].rv(p.name, ctx, dims="series")
+                      for p in cls.all_params(md.likelihood)}
+            if md.unknown_chance:
+                values["floor"] = md.priors["floor"].rv("floor", ctx, dims="series")
+            rows = cls.log_likelihood(pt, md.likelihood, data, values, one_curve=True)
+            pm.Potential("loglik", (data["w"] * rows).sum())
         return model
 
     # ---- derived quantities on a posterior ----------------------------------------------
@@ -332,11 +386,44 @@ class CurveModel:
         width = xr.apply_ufunc(lambda *a: cls.width(**dict(zip(p, a, strict=True))), *p.values())
         thr = xr.apply_ufunc(lambda *a: cls.threshold(0.5, **dict(zip(p, a, strict=True))),
                              *p.values())
-        lapse_frac = 1.0 / (1.0 + np.exp(-posterior["lapse_logit"]))
         chance = _series_chance(posterior, md)
-        ceiling = chance + (1 - chance) * (1 - lapse_frac)
+        known = md.obs.groupby("series_idx")["ceiling"].first().reindex(range(len(md.series)))
+        known_da = xr.DataArray(known.to_numpy(float), dims="series",
+                                coords={"series": posterior["series"].values})
+        lapse_frac = 1.0 / (1.0 + np.exp(-posterior["lapse_logit"]))
+        ceiling = xr.where(np.isfinite(known_da), known_da,
+                           chance + (1 - chance) * (1 - lapse_frac))
         return {"width": width, "threshold": thr, "ceiling": ceiling, "lapse": 1 - ceiling,
                 "chance_floor": chance + 0 * lapse_frac}
+
+
+def _where(xp: Any, cond: Any, a: Any, b: Any) -> Any:
+    return np.where(cond, a, b) if xp is np else xp.switch(cond, a, b)
+
+
+def _known_lapse_logit(chance: np.ndarray, ceiling: np.ndarray) -> np.ndarray:
+    """logit of the lapse implied by a known ceiling (ceiling = c + (1 - c)(1 - lapse))."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lapse = (1.0 - ceiling) / (1.0 - chance)
+        out = np.log(lapse) - np.log1p(-lapse)
+    return np.clip(np.nan_to_num(out, nan=LAPSE_LOGIT_MIN), LAPSE_LOGIT_MIN, -LAPSE_LOGIT_MIN)
+
+
+def _series_rv(p: SeriesParam, md: ModelData, config: Config) -> Any:
+    """The joint model's per-series variable: population when pooled, else the stage-1 prior."""
+    import pymc as pm
+
+    pr, ctx = md.priors, md.context
+    if not (p.pooled and md.pooled):
+        return pr[p.name].rv(p.name, ctx, dims="series")
+    mu = pr[f"mu_{p.name}"].rv(f"mu_{p.name}", ctx)
+    sd = pr[f"sigma_{p.name}"].rv(f"sigma_{p.name}", ctx)
+    dist = getattr(pm, p.population)
+    extra = {"nu": POPULATION_NU} if p.population == "StudentT" else {}
+    if config.parametrization == "centered":
+        return dist(p.name, mu=mu, sigma=sd, dims="series", **extra)
+    z = dist(f"{p.name}_z", mu=0.0, sigma=1.0, dims="series", **extra)
+    return pm.Deterministic(p.name, mu + sd * z, dims="series")
 
 
 def _series_chance(posterior: Any, md: ModelData) -> Any:
@@ -349,3 +436,71 @@ def _series_chance(posterior: Any, md: ModelData) -> Any:
         mask = xr.DataArray(np.isnan(known), dims="series", coords=known_da.coords)
         return xr.where(mask, posterior["floor"], known_da)
     return known_da
+
+
+@dataclass
+class PopulationDensities:
+    """Compiled log densities of the population step (from the declared priors, via PyMC).
+
+    ``pooled`` lists the pooled parameter names (order of the leading axis below).
+    :meth:`population` evaluates every pooled parameter's population density in one call;
+    :meth:`hyper` the hyperprior density of ``mu`` and ``sigma``; :meth:`stage1` the stage-1
+    prior.
+    """
+
+    pooled: list[str]
+    _pop: Any
+    _hyper: dict[str, Any]
+    _stage1: dict[str, Any]
+
+    def population(self, theta: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+        """``theta`` (J, A, B), ``mu`` and ``sigma`` (J, A, 1) -> log densities (J, A, B)."""
+        return self._pop(_c(theta), _c(mu), _c(sigma))
+
+    def hyper(self, name: str, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+        """Hyperprior log density of ``mu`` and ``sigma`` (vectors) of parameter ``name``."""
+        return self._hyper[name](_c(mu), _c(sigma))
+
+    def stage1(self, name: str, theta: np.ndarray) -> np.ndarray:
+        """Stage-1 prior log density of ``theta`` (a matrix) of parameter ``name``."""
+        return self._stage1[name](_c(theta))
+
+
+def _c(a: Any) -> np.ndarray:
+    """C-contiguous float64 (one compiled specialisation of each density function)."""
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def population_densities(model_cls: type[CurveModel], md: ModelData) -> PopulationDensities:
+    """Compile the population, hyperprior and stage-1 prior densities of ``model_cls``'s pooled
+    parameters (PyMC's own ``logp`` of each declared distribution); cached on ``md``."""
+    key = (model_cls.name, md.likelihood.name)
+    cache = md.__dict__.setdefault("_population_cache", {})
+    if key not in cache:
+        cache[key] = _compile_population(model_cls, md)
+    return cache[key]
+
+
+def _compile_population(model_cls: type[CurveModel], md: ModelData) -> PopulationDensities:
+    import pymc as pm
+    import pytensor
+    import pytensor.tensor as pt
+
+    def dist(prior: Prior) -> Any:
+        return getattr(pm, prior.dist).dist(**prior.resolved(md.context))
+
+    pooled = [p for p in model_cls.all_params(md.likelihood) if p.pooled]
+    th = pt.tensor3("theta")
+    mu = pt.tensor("mu", shape=(None, None, 1), dtype="float64")
+    sd = pt.tensor("sigma", shape=(None, None, 1), dtype="float64")
+    pop = pytensor.function([th, mu, sd], pt.stack(
+        [pm.logp(p.population_dist(mu[j], sd[j]), th[j]) for j, p in enumerate(pooled)]))
+    hyper, stage1 = {}, {}
+    for p in pooled:
+        m, s = pt.dvector("m"), pt.dvector("s")
+        h = pm.logp(dist(md.priors[f"mu_{p.name}"]), m) + pm.logp(
+            dist(md.priors[f"sigma_{p.name}"]), s)
+        hyper[p.name] = pytensor.function([m, s], h)
+        v = pt.dmatrix("v")
+        stage1[p.name] = pytensor.function([v], pm.logp(dist(md.priors[p.name]), v))
+    return PopulationDensities([p.name for p in pooled], pop, hyper, stage1)

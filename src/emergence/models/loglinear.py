@@ -10,8 +10,8 @@ about points far from the midpoint.
 
 Priors (population level, partial pooling across series):
 
-* ``mu_x0 ~ Normal(x_mid, 2)``, ``sigma_x0 ~ HalfNormal(1)``: as the sigmoid's threshold.
-* ``mu_logw ~ Normal(log 2.5, 1)``, ``sigma_logw ~ HalfNormal(0.75)``: ramp length median 2.5
+* ``x0``: as the sigmoid's threshold (stage 1 ``Normal(x_mid, 3)``, population StudentT(4)).
+* ``mu_logw ~ Normal(log 2.5, 1)``, ``sigma_logw ~ HalfNormal(1)`` (stage 1 ``Normal(log 2.5, 1.5)``): ramp length median 2.5
   decades, i.e. a 10 %-90 % width of about 2.1 decades (width = 0.83 w), 95 % range of the
   width 0.3-15 decades. The model stands for the gradual hypothesis, so its prior leans smooth
   (prior P(width < 1 decade) is about 0.23; the power law's is 0.16) while still allowing
@@ -32,9 +32,11 @@ class LogLinearModel(CurveModel):
     name = "loglinear"
     curve = C.LOGLINEAR
     params = (
-        SeriesParam("x0", Prior("Normal", {"mu": "x_mid", "sigma": 2.0}),
-                    Prior("HalfNormal", {"sigma": 1.0}), "log10 scale at mid-rise"),
-        SeriesParam("logw", Prior("Normal", {"mu": float(np.log(2.5)), "sigma": 1.0}),
-                    Prior("HalfNormal", {"sigma": 0.75}),
-                    "log of the ramp length in decades (10-90 % width = 0.83 w)"),
+        SeriesParam("x0", Prior("Normal", {"mu": "x_mid", "sigma": 3.0}),
+                    Prior("Normal", {"mu": "x_mid", "sigma": 2.0}),
+                    Prior("HalfNormal", {"sigma": 1.5}), doc="log10 scale at mid-rise"),
+        SeriesParam("logw", Prior("Normal", {"mu": float(np.log(2.5)), "sigma": 1.5}),
+                    Prior("Normal", {"mu": float(np.log(2.5)), "sigma": 1.0}),
+                    Prior("HalfNormal", {"sigma": 1.0}),
+                    doc="log of the ramp length in decades (10-90 % width = 0.83 w)"),
     )

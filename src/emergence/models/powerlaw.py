@@ -18,8 +18,9 @@ Answer length
 
 Priors (population level, partial pooling across series):
 
-* ``mu_x0 ~ Normal(x_mid, 2)``, ``sigma_x0 ~ HalfNormal(1)``: as the sigmoid's threshold.
-* ``mu_log_alpha ~ Normal(log 0.5, 1)``, ``sigma_log_alpha ~ HalfNormal(0.75)``. Published
+* ``x0``: as the sigmoid's threshold (stage 1 ``Normal(x_mid, 3)``, population StudentT(4)).
+* ``mu_log_alpha ~ Normal(log 0.5, 1)``, ``sigma_log_alpha ~ HalfNormal(1)``; stage 1
+  ``log_alpha ~ Normal(log 0.5, 1.5)``. Published
   scaling-law exponents of loss in parameters span about 0.07-0.5: Kaplan et al. (2020)
   alpha_N = 0.076, Hoffmann et al. (2022) 0.34 (Besiroglu et al. 2024 replication 0.35),
   Henighan et al. (2020) 0.07-0.4 across modalities, Caballero et al. (2022) similar for
@@ -51,26 +52,25 @@ class PowerLawModel(CurveModel):
     curve = C.POWERLAW
     curve_data = ("L",)
     params = (
-        SeriesParam("x0", Prior("Normal", {"mu": "x_mid", "sigma": 2.0}),
+        SeriesParam("x0", Prior("Normal", {"mu": "x_mid", "sigma": 3.0}),
+                    Prior("Normal", {"mu": "x_mid", "sigma": 2.0}),
+                    Prior("HalfNormal", {"sigma": 1.5}),
+                    doc="log10 scale at mid-rise (reference answer length)"),
+        SeriesParam("log_alpha", Prior("Normal", {"mu": float(np.log(0.5)), "sigma": 1.5}),
+                    Prior("Normal", {"mu": float(np.log(0.5)), "sigma": 1.0}),
                     Prior("HalfNormal", {"sigma": 1.0}),
-                    "log10 scale at mid-rise (reference answer length)"),
-        SeriesParam("log_alpha", Prior("Normal", {"mu": float(np.log(0.5)), "sigma": 1.0}),
-                    Prior("HalfNormal", {"sigma": 0.75}),
-                    "log of the power-law exponent of the per-item (per-token) loss"),
+                    doc="log of the power-law exponent of the per-item (per-token) loss"),
     )
 
     @classmethod
     def data_arrays(cls, md: ModelData, obs: pd.DataFrame | None = None) -> dict[str, np.ndarray]:
-        """Base arrays plus ``L_c``/``L_s`` (relative answer length) when the table has it."""
+        """Base arrays plus ``L`` (relative answer length) when the table has it."""
         out = super().data_arrays(md, obs)
         rel = relative_answer_tokens(md.obs)
         if rel is None:
             return out
         obs = md.obs if obs is None else obs
-        L = rel.reindex(obs.index).to_numpy(float)
-        use = obs["use_counts"].to_numpy(bool)
-        out["L_c"] = L[use]
-        out["L_s"] = L[~use]
+        out["L"] = rel.reindex(obs.index).fillna(1.0).to_numpy(float)
         return out
 
 

@@ -2,14 +2,17 @@
 
 ``mu = c + (1 - c)(1 - lapse) logistic(k (x + delta_f - x0))`` with ``k = exp(logk)``.
 
-Priors (population level, partial pooling across series):
+Priors. Each curve parameter has a population ``StudentT(4, mu, sigma)`` across series (heavy
+tails: a curve whose data say "sharp" stays sharp among smooth ones) and a wide stage-1 prior
+(the prior of a curve analysed alone, and of the per-curve engine's first stage):
 
-* ``mu_x0 ~ Normal(x_mid, 2)``: thresholds centred on the middle of the tested log10 range,
-  +-2 decades; ``sigma_x0 ~ HalfNormal(1)``.
-* ``mu_logk ~ Normal(log(2 ln 9), 1)``: the population median width ``2 ln 9 / k`` is centred
-  on **1 decade**, the default sharpness cut, so the prior puts about half its mass on sharp
-  and half on smooth transitions and P(sharp) is driven by the data; ``sigma_logk ~
-  HalfNormal(0.75)``.
+* ``x0``: stage 1 ``Normal(x_mid, 3)``; population ``mu_x0 ~ Normal(x_mid, 2)`` (thresholds
+  centred on the middle of the tested log10 range), ``sigma_x0 ~ HalfNormal(1.5)``.
+* ``logk``: stage 1 ``Normal(log(2 ln 9), 1.5)`` (90 % of widths in 0.08-12 decades);
+  population ``mu_logk ~ Normal(log(2 ln 9), 1)``: the median width ``2 ln 9 / k`` is centred on
+  **1 decade**, the default sharpness cut, so the prior puts about half its mass on sharp and
+  half on smooth transitions and P(sharp) is driven by the data; ``sigma_logk ~
+  HalfNormal(1)``.
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ class SigmoidModel(CurveModel):
     name = "sigmoid"
     curve = C.SIGMOID
     params = (
-        SeriesParam("x0", Prior("Normal", {"mu": "x_mid", "sigma": 2.0}),
-                    Prior("HalfNormal", {"sigma": 1.0}), "threshold: log10 scale at mid-rise"),
-        SeriesParam("logk", Prior("Normal", {"mu": float(np.log(2 * C.LN9)), "sigma": 1.0}),
-                    Prior("HalfNormal", {"sigma": 0.75}), "log steepness per decade"),
+        SeriesParam("x0", Prior("Normal", {"mu": "x_mid", "sigma": 3.0}),
+                    Prior("Normal", {"mu": "x_mid", "sigma": 2.0}),
+                    Prior("HalfNormal", {"sigma": 1.5}), doc="threshold: log10 scale at mid-rise"),
+        SeriesParam("logk", Prior("Normal", {"mu": float(np.log(2 * C.LN9)), "sigma": 1.5}),
+                    Prior("Normal", {"mu": float(np.log(2 * C.LN9)), "sigma": 1.0}),
+                    Prior("HalfNormal", {"sigma": 1.0}), doc="log steepness per decade"),
     )

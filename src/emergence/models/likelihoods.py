@@ -1,0 +1,203 @@
+"""Observation models: the one definition of every likelihood.
+
+Each :class:`Likelihood` writes its per-row log density once, in an array namespace ``xp``
+(``numpy`` for pointwise numbers in comparison, back-testing and checks; ``pytensor.tensor``
+inside the PyMC models, from which the JAX per-curve sampler is compiled), and draws new
+observations in numpy (posterior predictive). Every density takes ``log mu`` and ``log(1 - mu)``
+of the mean curve, so tail rows never saturate.
+
+``logitnormal`` (the default) -- model-to-model variation
+    Models of one family differ in data and recipe, so a model's score scatters around any
+    smooth curve by more than item sampling: ``logit p_m = logit mu(x_m) + e_m``,
+    ``e_m ~ Normal(0, tau)``, and ``k_m ~ Binomial(n, p_m)``. The row is summarised by its
+    empirical logit ``z = logit((k + 1/2) / (n + 1))`` with sampling variance
+    ``v = 1 / ((n + 1) p (1 - p))`` (Cox & Snell 1989; the usual meta-analysis approximation), so
+    ``z ~ Normal(logit mu, sqrt(tau^2 + v))``. Scores without counts use ``z = logit(y)`` with
+    ``v`` from ``n_items`` when known, else 0. ``tau`` (``log_tau`` per curve) is partially pooled
+    across curves: one curve's jump cannot be explained away by noise that no other curve shows.
+``binomial``
+    Item sampling only (``k ~ Binomial(n, mu)``); every wiggle is signal.
+``betabinomial`` / ``beta``
+    Overdispersion ``phi`` (``log_phi`` per curve, pooled across curves) on counts / on scores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, ClassVar
+
+import numpy as np
+
+LOG_2PI = float(np.log(2 * np.pi))
+#: Items assumed for squeezing scores of exactly 0 or 1 when no ``n_items`` is known
+#: (Smithson & Verkuilen 2006): y -> clip(y, 0.5/N, 1 - 0.5/N).
+SQUEEZE_N = 1000
+
+
+def _gammaln(xp: ModuleType, a: Any) -> Any:
+    if xp is np:
+        from scipy.special import gammaln
+
+        return gammaln(a)
+    return xp.gammaln(a)
+
+
+def _where(xp: ModuleType, cond: Any, a: Any, b: Any) -> Any:
+    return np.where(cond, a, b) if xp is np else xp.switch(cond, a, b)
+
+
+def row_arrays(k: np.ndarray, n: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-row observation arrays every likelihood reads.
+
+    Parameters
+    ----------
+    k, n : numpy.ndarray
+        Counts and items (NaN where unknown).
+    y : numpy.ndarray
+        Scores on the 0..1 analysis scale.
+
+    Returns
+    -------
+    dict
+        ``z`` (empirical logit), ``v`` (its sampling variance), ``k``, ``n`` (0 where unknown),
+        ``y`` (squeezed into (0, 1)) and ``use_counts`` (1.0 where counts are known).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = row_arrays(np.array([0.0]), np.array([99.0]), np.array([0.0]))
+    >>> round(float(a["z"][0]), 3), round(float(a["v"][0]), 3)
+    (-5.293, 2.01)
+    """
+    k = np.asarray(k, float)
+    n = np.asarray(n, float)
+    y = np.asarray(y, float)
+    counts = np.isfinite(k) & np.isfinite(n)
+    nn = np.where(np.isfinite(n), n, SQUEEZE_N)
+    ysq = np.clip(y, 0.5 / nn, 1 - 0.5 / nn)
+    p = np.where(counts, (np.nan_to_num(k) + 0.5) / (nn + 1), ysq)
+    z = np.log(p) - np.log1p(-p)
+    v = np.where(np.isfinite(n), 1.0 / ((nn + 1) * p * (1 - p)), 0.0)
+    return {"z": z, "v": v, "k": np.where(counts, k, 0.0), "n": np.where(counts, n, 0.0),
+            "y": ysq, "use_counts": counts.astype(float)}
+
+
+@dataclass(frozen=True)
+class Likelihood:
+    """Base class: subclasses define :meth:`logp` and :meth:`draw`.
+
+    ``noise`` names the per-curve noise parameter (``log_tau`` or ``log_phi``), or None.
+    """
+
+    name: ClassVar[str] = ""
+    noise: ClassVar[str | None] = None
+    needs_counts: ClassVar[bool] = False
+
+    def logp(self, xp: ModuleType, lmu: Any, l1mu: Any, d: dict[str, Any], noise: Any) -> Any:
+        """Per-row log density (unweighted) from ``log mu``, ``log(1 - mu)`` and the rows ``d``."""
+        raise NotImplementedError
+
+    def draw(self, rng: np.random.Generator, mu: np.ndarray, noise: np.ndarray | None,
+             n_items: np.ndarray | None) -> np.ndarray:
+        """Draw observed scores (0..1) for means ``mu``; ``n_items`` NaN = no item noise."""
+        raise NotImplementedError
+
+
+def _items(rng: np.random.Generator, p: np.ndarray, n_items: np.ndarray | None) -> np.ndarray:
+    if n_items is None:
+        return p
+    n = np.broadcast_to(np.asarray(n_items, float), p.shape)
+    ok = np.isfinite(n) & (n > 0)
+    k = rng.binomial(np.where(ok, n, 1).astype(np.int64), np.clip(p, 0, 1))
+    return np.where(ok, k / np.where(ok, n, 1), p)
+
+
+@dataclass(frozen=True)
+class LogitNormal(Likelihood):
+    """Model-to-model variation on the logit scale plus item sampling (module docstring)."""
+
+    name: ClassVar[str] = "logitnormal"
+    noise: ClassVar[str | None] = "log_tau"
+
+    def logp(self, xp: ModuleType, lmu: Any, l1mu: Any, d: dict[str, Any], noise: Any) -> Any:
+        var = xp.exp(2.0 * noise) + d["v"]
+        r = d["z"] - (lmu - l1mu)
+        return -0.5 * (r * r / var + xp.log(var) + LOG_2PI)
+
+    def draw(self, rng: np.random.Generator, mu: np.ndarray, noise: np.ndarray | None,
+             n_items: np.ndarray | None) -> np.ndarray:
+        mu = np.clip(mu, 1e-12, 1 - 1e-12)
+        eta = np.log(mu) - np.log1p(-mu) + np.exp(noise) * rng.standard_normal(mu.shape)
+        return _items(rng, 1.0 / (1.0 + np.exp(-eta)), n_items)
+
+
+@dataclass(frozen=True)
+class Binomial(Likelihood):
+    """Item sampling only: ``k ~ Binomial(n, mu)``."""
+
+    name: ClassVar[str] = "binomial"
+    needs_counts: ClassVar[bool] = True
+
+    def logp(self, xp: ModuleType, lmu: Any, l1mu: Any, d: dict[str, Any], noise: Any) -> Any:
+        n, k = d["n"], d["k"]
+        lchoose = _gammaln(xp, n + 1) - _gammaln(xp, k + 1) - _gammaln(xp, n - k + 1)
+        return lchoose + _where(xp, k > 0, k * lmu, 0.0) + _where(xp, n - k > 0, (n - k) * l1mu, 0.0)
+
+    def draw(self, rng: np.random.Generator, mu: np.ndarray, noise: np.ndarray | None,
+             n_items: np.ndarray | None) -> np.ndarray:
+        return _items(rng, mu, n_items)
+
+
+@dataclass(frozen=True)
+class BetaBinomial(Likelihood):
+    """Overdispersed counts (``phi = exp(log_phi)``); rows without counts get a beta density."""
+
+    name: ClassVar[str] = "betabinomial"
+    noise: ClassVar[str | None] = "log_phi"
+
+    def logp(self, xp: ModuleType, lmu: Any, l1mu: Any, d: dict[str, Any], noise: Any) -> Any:
+        la, lb = lmu + noise, l1mu + noise
+        a, b = xp.exp(la), xp.exp(lb)
+        n, k = d["n"], d["k"]
+        lchoose = _gammaln(xp, n + 1) - _gammaln(xp, k + 1) - _gammaln(xp, n - k + 1)
+        # log Gamma(m + a) - log Gamma(a) written with gammaln(1 + a) - log a (finite for tiny a)
+        rise_a = _where(xp, k > 0, la + _gammaln(xp, k + a) - _gammaln(xp, 1 + a), 0.0)
+        rise_b = _where(xp, n - k > 0, lb + _gammaln(xp, n - k + b) - _gammaln(xp, 1 + b), 0.0)
+        bb = lchoose + rise_a + rise_b - (_gammaln(xp, n + a + b) - _gammaln(xp, a + b))
+        lbeta = _gammaln(xp, 1 + a) - la + _gammaln(xp, 1 + b) - lb - _gammaln(xp, a + b)
+        beta = (a - 1) * xp.log(d["y"]) + (b - 1) * xp.log1p(-d["y"]) - lbeta
+        return _where(xp, d["use_counts"] > 0.5, bb, beta)
+
+    def draw(self, rng: np.random.Generator, mu: np.ndarray, noise: np.ndarray | None,
+             n_items: np.ndarray | None) -> np.ndarray:
+        phi = np.exp(noise)
+        mu = np.clip(mu, 1e-12, 1 - 1e-12)
+        return _items(rng, rng.beta(mu * phi, (1 - mu) * phi), n_items)
+
+
+@dataclass(frozen=True)
+class Beta(BetaBinomial):
+    """Beta density on scores (counts ignored)."""
+
+    name: ClassVar[str] = "beta"
+
+    def logp(self, xp: ModuleType, lmu: Any, l1mu: Any, d: dict[str, Any], noise: Any) -> Any:
+        return super().logp(xp, lmu, l1mu, {**d, "use_counts": 0.0 * d["z"]}, noise)
+
+
+LIKELIHOODS: dict[str, Likelihood] = {
+    c.name: c() for c in (LogitNormal, Binomial, BetaBinomial, Beta)
+}
+
+
+def get_likelihood(name: str) -> Likelihood:
+    """The likelihood registered as ``name`` (``"auto"`` is ``logitnormal``)."""
+    from ..errors import ConfigError
+
+    name = "logitnormal" if name == "auto" else name
+    try:
+        return LIKELIHOODS[name]
+    except KeyError:
+        raise ConfigError(f"unknown likelihood {name!r}; choose one of auto, "
+                          f"{', '.join(LIKELIHOODS)}.") from None
