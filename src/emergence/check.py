@@ -64,14 +64,21 @@ REASONS: dict[str, str] = {
     "threshold_beyond_range": "the threshold probably lies outside the tested scales "
                               "(P(above) = {p_above:.2f}, P(below) = {p_below:.2f})",
     "smooth_model_preferred": "a smooth curve ({preferred}) predicts unseen scales better than "
-                              "the sigmoid by more than 2 SE",
-    "sigmoid_preferred": "the sigmoid predicts unseen scales better than every smooth curve by "
-                         "more than 2 SE",
+                              "the sigmoid (elpd difference >= 4 and > 2 SE)",
+    "sigmoid_preferred": "the sigmoid predicts unseen scales better than every smooth curve "
+                         "(elpd difference >= 4 and > 2 SE)",
     "sharp_vs_smooth_model": "the evidence conflicts: the sigmoid's width is sharp but a smooth "
                              "curve predicts better; neither claim is made",
     "comparison_indistinguishable": "the sigmoid and smooth curves predict unseen scales "
-                                    "equally well (within 2 SE); model-averaged P(sharp) = "
-                                    "{p_sharp_avg:.2f}",
+                                    "about equally well (elpd difference < 4 or within 2 SE); "
+                                    "model-averaged P(sharp) = {p_sharp_avg:.2f}",
+    "noise_model_sensitive": "the call depends on the noise model: P(sharp) = {p_sharp:.2f} with "
+                             "model-to-model variation (logit-normal) but {p_sharp_alt:.2f} "
+                             "with {alt_likelihood} noise; the data do not settle it",
+    "pooling_sensitive": "the call depends on pooling: P(sharp) = {p_sharp:.2f} pooled across "
+                         "curves but {p_sharp_nopool:.2f} for this curve alone",
+    "ppc_misfit": "{ppc_outside} observed score(s) lie outside the 99 % posterior predictive "
+                  "interval (at {ppc_scales}): the fitted curve does not describe these points",
     "continuous_metric_smooth": "the continuous metric {other_metric!r} of the same task already "
                                 "rises by {other_rise_at_floor:.0%} of its range (P = "
                                 "{other_p_rise:.2f}) across the scales where this metric sits at "
@@ -97,6 +104,10 @@ BLOCKING = ("too_sparse", "diagnostics_failed", "flat_at_chance")
 #: Codes that prevent ``emergent`` (the claim then is ``undetermined``).
 BLOCK_EMERGENT = ("no_scale_in_rise", "prior_driven_width", "threshold_beyond_range",
                   "above_chance_at_smallest", "prior_sensitive", "pareto_k_high")
+#: Codes that prevent both ``emergent`` and ``smooth``.
+BLOCK_CALL = ("noise_model_sensitive", "pooling_sensitive", "ppc_misfit")
+#: Posterior predictive interval mass of the misfit check.
+PPC_MASS = 0.99
 MIN_SCALES_FOR_VERDICT = 4
 #: Rise of a continuous metric (share of its range) before a discrete sibling leaves its floor
 #: that makes the discrete metric's onset metric-induced.
@@ -255,17 +266,72 @@ def prior_sensitivity(f: Fit, threshold: float = 0.05) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _call(p: float) -> str:
+    return "sharp" if p > P_DECISIVE else "smooth" if p < 1 - P_DECISIVE else "uncertain"
+
+
+def alternative_likelihood(table: ScoreTable) -> str:
+    """The noise model a verdict is checked against: item sampling only (``binomial``) when every
+    row has counts, else pooled overdispersion (``betabinomial``)."""
+    return "binomial" if table.data["k"].notna().all() else "betabinomial"
+
+
+def sensitivity(f: Fit, table: ScoreTable, cfg: Config) -> pd.DataFrame:
+    """P(sharp) of each curve without pooling and under the alternative noise model.
+
+    No pooling is the per-curve engine's stage 1 (each curve alone under its wide stage-1
+    prior); the alternative noise model is a refit with :func:`alternative_likelihood`.
+    Columns ``p_sharp_nopool``, ``p_sharp_alt``, ``alt_likelihood``.
+    """
+    out = pd.DataFrame(index=range(len(f.series)))
+    w = cfg.sharp_width
+    if "stage1" in f.tree.children and f.model_data.pooled:
+        width = f.tree["stage1"]["width"]
+        out["p_sharp_nopool"] = (width < w).mean(("chain", "draw")).values
+    alt = alternative_likelihood(table)
+    if alt != f.model_data.likelihood.name:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            g = fit(table, model="sigmoid", config=cfg.replace(likelihood=alt))
+        out["p_sharp_alt"] = g.p_sharp(w).to_numpy()
+        out["alt_failed"] = [bool(diagnostic_failures(r, cfg))
+                             for _, r in g.diagnostics_by_series().iterrows()]
+        out["alt_likelihood"] = alt
+    return out
+
+
+def ppc_misfit(f: Fit) -> pd.DataFrame:
+    """Observed scores outside the central :data:`PPC_MASS` posterior predictive interval.
+
+    The predictive draws include the noise model and item sampling
+    (:meth:`emergence.results.Fit.predict`). Columns ``ppc_outside`` (count) and ``ppc_scales``.
+    """
+    obs = f.model_data.obs
+    rows = []
+    a = (1 - PPC_MASS) / 2
+    for s in range(len(f.series)):
+        g = obs[obs["series_idx"] == s]
+        pred = f.predict(g["x"].to_numpy(), series=s, kind="score").values[:, 0, :]
+        lo, hi = np.quantile(pred, [a, 1 - a], axis=0)
+        y = g["y"].to_numpy()
+        out = (y < lo) | (y > hi)
+        rows.append({"ppc_outside": int(out.sum()),
+                     "ppc_scales": ", ".join(f"{10 ** v:.3g}" for v in g["x"].to_numpy()[out])})
+    return pd.DataFrame(rows)
+
+
 # --------------------------------------------------------------------------------------------
 def check(
     data: ScoreTable | pd.DataFrame | str | Path,
     *,
-    sharp_width: float = 1.0,
+    sharp_width: float | None = None,
     models: tuple[str, ...] | list[str] = ("sigmoid", "powerlaw", "loglinear"),
     cv: str = "loso",
     metric_kinds: dict[str, str] | None = None,
     answer_tokens: float | None = None,
-    psense: bool = True,
+    psense: bool | None = None,
     retry: bool = True,
+    sensitivity_checks: bool = True,
     config: Config | dict[str, Any] | None = None,
     **options: Any,
 ) -> CheckResult:
@@ -275,8 +341,8 @@ def check(
     ----------
     data : ScoreTable, DataFrame or path
         Scores (several metrics of a task enable the metric-choice check).
-    sharp_width : float
-        Sharpness cut in decades of scale (10 %-90 % width).
+    sharp_width : float, optional
+        Sharpness cut in decades of scale (10 %-90 % width); default the config's (1.0).
     models : sequence of str
         Models for the comparison; the first must be ``"sigmoid"``. ``["sigmoid"]`` skips it.
     cv : {"loso", "loo", "none"}
@@ -285,12 +351,17 @@ def check(
         ``{metric name: "discrete" | "continuous"}`` overriding the inferred kinds.
     answer_tokens : float, optional
         Answer length L for the ``discrete ≈ continuous^L`` test (fitted when omitted).
-    psense : bool
-        Run the power-scaling prior-sensitivity check.
+    psense : bool, optional
+        Run the power-scaling prior-sensitivity check (``arviz.psense``; joint engine only,
+        the default there). With the per-curve engine the prior check is ``pooling_sensitive``:
+        the population prior against each curve's wide stage-1 prior.
     retry : bool
-        When the sigmoid fit fails its diagnostics (divergences, R-hat, ESS), sample the same
-        compiled model once more with ``target_accept`` 0.99 and twice the tuning (noted in
-        ``.notes``); verdicts use the second fit.
+        Joint engine only: when the sigmoid fit fails its diagnostics, sample the same compiled
+        model once more with ``target_accept`` 0.99 and twice the tuning. (The per-curve engine
+        re-samples failing curves on its own.)
+    sensitivity_checks : bool
+        Refit under the alternative noise model and compare with no pooling
+        (:func:`sensitivity`); a call that changes is ``undetermined``.
     config : Config or dict, optional
         Fit options; keyword ``options`` override them (seed, draws, ...).
 
@@ -299,7 +370,7 @@ def check(
     CheckResult
         ``.summary()`` is the verdict table; ``.to_records()`` the JSON records.
     """
-    cfg = make_config(config, sharp_width=sharp_width, model="sigmoid", **options)
+    cfg = make_config(config, sharp_width=sharp_width, **options).replace(model="sigmoid")
     table = as_table(data, scale=cfg.scale)
     if metric_kinds:
         table = table.with_metric_kinds(metric_kinds)
@@ -317,11 +388,13 @@ def check(
                      "fitted (verdict undetermined, reason flat_at_chance).")
     if not len(table):
         return CheckResult(records=flat_records, config=cfg, fit=None, notes=notes)
+    joint = cfg.resolved_engine() == "joint"
     with warnings.catch_warnings():
-        if retry:  # the warning is given below if the retry fails too
+        if retry and joint:  # the warning is given below if the retry fails too
             warnings.simplefilter("ignore", ConvergenceWarning)
-        f = fit(table, config=cfg)
-    if f.failed and retry:
+        f = fit(table, model="sigmoid", config=cfg)
+    notes += f.notes
+    if f.failed and retry and joint:
         first = "; ".join(f.failed)
         f = f.resample(target_accept=max(cfg.target_accept, RETRY_TARGET_ACCEPT),
                        tune=2 * cfg.tune)
@@ -343,10 +416,14 @@ def check(
         # the sigmoid fit above is reused: no second compile, and with LOO no second sampling
         comparison = compare(table, models=models, cv=cv, config=cfg, fits={"sigmoid": f})
         comp = _comparison_columns(comparison, series, models, f)
-    # prior sensitivity
-    ps = prior_sensitivity(f) if psense else pd.DataFrame(index=range(len(series)))
+    # prior sensitivity (joint engine), pooling and noise-model sensitivity, predictive misfit
+    psense = joint if psense is None else psense
+    ps = prior_sensitivity(f) if psense and joint else pd.DataFrame(index=range(len(series)))
+    sens = (sensitivity(f, table, cfg) if sensitivity_checks
+            else pd.DataFrame(index=range(len(series))))
+    ppc = ppc_misfit(f)
     ch = chance_test(table, series, keys)
-    full = pd.concat([summ, series[["label", "metric_kind"]], comp, ps, ch],
+    full = pd.concat([summ, series[["label", "metric_kind"]], comp, ps, sens, ppc, ch],
                      axis=1)
     metric_links = _metric_links(table, full, f, answer_tokens)
     fam_notes = _family_notes(full, cfg)
@@ -488,11 +565,55 @@ def _family_notes(full: pd.DataFrame, cfg: Config) -> dict[int, str]:
 
 def _verdict(r: pd.Series, f: Fit, cfg: Config, link: dict[str, Any] | None,
              fam_note: str | None) -> dict[str, Any]:
+    """The record of one curve: its evidence as reason codes, then one decision."""
+    reasons, ctx = _evidence(r, cfg)
+    sharp_call = _sharpness(r, reasons, ctx)
+    metric_induced = _metric_evidence(link, sharp_call, reasons, ctx)
+    if fam_note:
+        reasons.append("family_disagreement")
+        ctx["family_note"] = fam_note
+    verdict = decide(reasons, sharp_call, metric_induced)
+    return _record(r, verdict, reasons, ctx)
+
+
+def decide(reasons: list[str], sharp_call: str, metric_induced: bool) -> str:
+    """The verdict from the reason codes and the sharpness call (a pure function).
+
+    Blocking codes give ``undetermined``; a metric-induced onset wins next; a sharp call is
+    ``emergent`` unless a code blocks that claim; a smooth width (or a preferred smooth model
+    that the width does not contradict, with a tested scale inside the rise) is ``smooth``
+    unless a code blocks every call.
+
+    Examples
+    --------
+    >>> decide(["sharp"], "sharp", False)
+    'emergent'
+    >>> decide(["sharp", "noise_model_sensitive"], "sharp", False)
+    'undetermined'
+    """
+    has = set(reasons)
+    if has & set(BLOCKING):
+        return "undetermined"
+    if metric_induced:
+        return "metric-induced"
+    if has & set(BLOCK_CALL):
+        return "undetermined"
+    if sharp_call == "sharp":
+        return "undetermined" if has & set(BLOCK_EMERGENT) else "emergent"
+    smooth_model = ("smooth_model_preferred" in has and "sharp_vs_smooth_model" not in has
+                    and "no_scale_in_rise" not in has)
+    if sharp_call == "smooth" or smooth_model:
+        return "smooth"
+    return "undetermined"
+
+
+def _evidence(r: pd.Series, cfg: Config) -> tuple[list[str], dict[str, Any]]:
+    """Reason codes that do not depend on the sharpness call, with their numbers."""
     reasons: list[str] = []
+    p = float(r["p_sharp"])
     ctx: dict[str, Any] = {"sharp_width": cfg.sharp_width, "n_scales": int(r["n_scales"]),
-                           "p_sharp": float(r["p_sharp"]), "p_smooth": 1 - float(r["p_sharp"])}
-    # diagnostics (this curve's R-hat and ESS; divergences of the joint fit)
-    diag = diagnostic_failures(r, cfg)
+                           "p_sharp": p, "p_smooth": 1 - p}
+    diag = diagnostic_failures(r, cfg)  # this curve's own (per-curve engine)
     if diag:
         reasons.append("diagnostics_failed")
         ctx["diag"] = ", ".join(diag)
@@ -500,7 +621,6 @@ def _verdict(r: pd.Series, f: Fit, cfg: Config, link: dict[str, Any] | None,
         reasons.append("too_sparse")
     if bool(r.get("pareto_k_high", False)):
         reasons.append("pareto_k_high")
-    # sampling density (columns from emergence.sampling, via Fit.summary)
     n_in = r.get("n_in_transition", np.nan)
     if n_in == 0:
         reasons.append("no_scale_in_rise")
@@ -514,12 +634,10 @@ def _verdict(r: pd.Series, f: Fit, cfg: Config, link: dict[str, Any] | None,
     if max(np.nan_to_num(p_above), np.nan_to_num(p_below)) > 0.5:
         reasons.append("threshold_beyond_range")
         ctx.update(p_above=p_above, p_below=p_below)
-    # chance at the smallest scale (discrete metrics with known chance)
     cp = r.get("chance_p", np.nan)
     if np.isfinite(cp) and cp < 0.01:
         reasons.append("above_chance_at_smallest")
         ctx.update(first_score=float(r["first_score"]), chance=float(r["chance_level"]), chance_p=cp)
-    # prior sensitivity
     diagnosis = str(r.get("psense_diagnosis", "ok"))
     if "weak likelihood" in diagnosis:
         reasons.append("prior_sensitive")
@@ -527,7 +645,31 @@ def _verdict(r: pd.Series, f: Fit, cfg: Config, link: dict[str, Any] | None,
     elif "conflict" in diagnosis:
         reasons.append("prior_data_conflict")
         ctx["psense"] = diagnosis
-    # sharpness, model-averaged when the comparison ran
+    _sensitivity_evidence(r, p, reasons, ctx)
+    if int(r.get("ppc_outside", 0) or 0) > 0:
+        reasons.append("ppc_misfit")
+        ctx.update(ppc_outside=int(r["ppc_outside"]), ppc_scales=r.get("ppc_scales", ""))
+    return reasons, ctx
+
+
+def _sensitivity_evidence(r: pd.Series, p: float, reasons: list[str],
+                          ctx: dict[str, Any]) -> None:
+    """``noise_model_sensitive`` / ``pooling_sensitive``: the call changes and one is decisive."""
+    def flips(q: Any) -> bool:  # different calls (so at least one of them is decisive)
+        return q is not None and bool(np.isfinite(q)) and _call(p) != _call(float(q))
+
+    alt = r.get("p_sharp_alt", np.nan)
+    if flips(alt) and not bool(r.get("alt_failed", False)):
+        reasons.append("noise_model_sensitive")
+        ctx.update(p_sharp_alt=float(alt), alt_likelihood=r.get("alt_likelihood", "another"))
+    nopool = r.get("p_sharp_nopool", np.nan)
+    if flips(nopool):
+        reasons.append("pooling_sensitive")
+        ctx["p_sharp_nopool"] = float(nopool)
+
+
+def _sharpness(r: pd.Series, reasons: list[str], ctx: dict[str, Any]) -> str:
+    """The sharpness call (model-averaged P(sharp) when the comparison ran) and its codes."""
     p_avg = r.get("p_sharp_avg", np.nan)
     p_eff = float(p_avg) if p_avg == p_avg and p_avg is not None else float(r["p_sharp"])
     ctx["p_sharp_avg"] = p_eff
@@ -537,70 +679,59 @@ def _verdict(r: pd.Series, f: Fit, cfg: Config, link: dict[str, Any] | None,
         reasons.append("sigmoid_preferred" if preferred == "sigmoid" else "smooth_model_preferred")
     elif isinstance(preferred, str):
         reasons.append("comparison_indistinguishable")
-    if p_eff > P_DECISIVE:
-        reasons.append("sharp")
-        sharp_call = "sharp"
-    elif p_eff < 1 - P_DECISIVE:
-        reasons.append("smooth_width")
-        ctx["p_smooth"] = 1 - p_eff
-        sharp_call = "smooth"
-    else:
-        reasons.append("width_uncertain")
-        sharp_call = "uncertain"
-    if "smooth_model_preferred" in reasons and sharp_call == "sharp":
-        sharp_call = "uncertain"
+    call = _call(p_eff)
+    reasons.append({"sharp": "sharp", "smooth": "smooth_width", "uncertain": "width_uncertain"}[call])
+    ctx["p_smooth"] = 1 - p_eff
+    if "smooth_model_preferred" in reasons and call == "sharp":
         reasons.append("sharp_vs_smooth_model")
-    # metric choice
-    metric_induced = False
-    if link is not None:
-        ctx.update(link)
-        rises = link["other_p_rise"] > 0.95 and link["other_rise_at_floor"] > MIN_EARLY_RISE
-        if rises:
-            reasons.append("continuous_metric_smooth")
-        if np.isfinite(link.get("fit_share", np.nan)) and link["fit_share"] >= 0.8 and link["L"] >= 1:
-            reasons.append("predicted_by_continuous")
-            ctx["fit_share"] = link["fit_share"]
-        # the discrete curve's apparent onset is induced by the metric when the continuous metric
-        # was already improving while the discrete one sat at its floor
-        metric_induced = rises and sharp_call != "smooth"
-    if fam_note:
-        reasons.append("family_disagreement")
-        ctx["family_note"] = fam_note
+        return "uncertain"
+    return call
 
-    if any(c in reasons for c in BLOCKING):
-        verdict = "undetermined"
-    elif metric_induced:
-        verdict = "metric-induced"
-    elif sharp_call == "sharp":
-        verdict = "undetermined" if any(c in reasons for c in BLOCK_EMERGENT) else "emergent"
-    elif sharp_call == "smooth" or ("smooth_model_preferred" in reasons
-                                    and "sharp_vs_smooth_model" not in reasons
-                                    and "no_scale_in_rise" not in reasons):
-        # a preferred smooth model decides only when the width does not contradict it and
-        # some tested scale lies inside the rise (else the data cannot tell the shapes apart)
-        verdict = "smooth"
-    else:
-        verdict = "undetermined"
+
+def _metric_evidence(link: dict[str, Any] | None, sharp_call: str, reasons: list[str],
+                     ctx: dict[str, Any]) -> bool:
+    """Metric choice: whether the discrete curve's onset is induced by the metric."""
+    if link is None:
+        return False
+    ctx.update(link)
+    rises = link["other_p_rise"] > 0.95 and link["other_rise_at_floor"] > MIN_EARLY_RISE
+    if rises:
+        reasons.append("continuous_metric_smooth")
+    if np.isfinite(link.get("fit_share", np.nan)) and link["fit_share"] >= 0.8 and link["L"] >= 1:
+        reasons.append("predicted_by_continuous")
+        ctx["fit_share"] = link["fit_share"]
+    return rises and sharp_call != "smooth"
+
+
+def _record(r: pd.Series, verdict: str, reasons: list[str], ctx: dict[str, Any]) -> dict[str, Any]:
     messages = []
     for c in reasons:
         try:
             messages.append(REASONS[c].format(**ctx))
         except (KeyError, ValueError):
             messages.append(REASONS[c])
-    rec = {
+    n_in = r.get("n_in_transition", np.nan)
+    preferred = r.get("preferred", None)
+
+    def num(k: str) -> float | None:
+        v = r.get(k, np.nan)
+        return float(v) if v is not None and np.isfinite(v) else None
+
+    return {
         "task": r["task"], "metric": r["metric"], "family": r["family"], "shots": r["shots"],
         "setting": r["setting"], "verdict": verdict, "reasons": reasons, "messages": messages,
-        "p_sharp": float(r["p_sharp"]), "p_sharp_avg": p_eff,
+        "p_sharp": float(r["p_sharp"]), "p_sharp_avg": ctx["p_sharp_avg"],
+        "p_sharp_nopool": num("p_sharp_nopool"), "p_sharp_alt": num("p_sharp_alt"),
         "width_median": float(r["width_median"]), "width_lo": float(r["width_lo"]),
         "width_hi": float(r["width_hi"]), "threshold_median": float(r["threshold_median"]),
         "threshold_lo": float(r["threshold_lo"]), "threshold_hi": float(r["threshold_hi"]),
         "n_scales": int(r["n_scales"]),
         "n_in_transition": None if not np.isfinite(n_in) else int(n_in),
+        "ppc_outside": int(r.get("ppc_outside", 0) or 0),
         "metric_kind": r["metric_kind"],
         "weights": r.get("weights") if isinstance(r.get("weights"), dict) else None,
         "preferred": preferred if isinstance(preferred, str) else None,
     }
-    return rec
 
 
 def load_check(path: str | Path) -> dict[str, Any]:

@@ -232,6 +232,65 @@ class Fit:
         pp = {k: v[idx, None] for k, v in p.items()}
         return C.mean(self.model.curve, xx, chance[idx, None], lapse_frac[idx, None], **pp)
 
+    def predict(self, scales: Any, series: Any = None, *, kind: str = "score",
+                n_items: Any = None, log10: bool = True, seed: int | None = None) -> xr.DataArray:
+        """Posterior predictive draws at new scales.
+
+        Parameters
+        ----------
+        scales : array-like
+            log10 scales (``log10=True``) or raw scales.
+        series : int, str or list, optional
+            Curves (positions or labels); all by default.
+        kind : {"score", "mean"}
+            ``"mean"``: the mean curve ``mu`` (floor and ceiling included); ``"score"``: an
+            observed score, with the likelihood's noise (model-to-model variation) and item
+            sampling with ``n_items``.
+        n_items : float or array, optional
+            Items behind a new score (scalar, or one per series); default the curve's own
+            ``n_items`` (no item noise where unknown).
+        seed : int, optional
+            Seed of the noise draws (default: the fit's seed).
+
+        Returns
+        -------
+        xarray.DataArray
+            Dims ``("sample", "series", "scale")``; ``scale`` holds log10 scales.
+
+        Examples
+        --------
+        >>> f.predict([10.5, 11.0], series=0, kind="mean").shape  # doctest: +SKIP
+        (2000, 1, 2)
+        """
+        if kind not in ("score", "mean"):
+            raise ValueError(f"kind={kind!r}: choose 'score' or 'mean'.")
+        x = np.atleast_1d(np.asarray(scales, float))
+        x = x if log10 else np.log10(x)
+        if series is None:
+            idx = list(range(len(self.series)))
+        else:
+            idx = [self._series_index(s) for s in np.atleast_1d(np.asarray(series, object))]
+        md = self.model_data
+        grid = _prediction_rows(md, idx, x, n_items)
+        from .crossval import param_draws
+
+        values = param_draws(self)
+        D = next(iter(values.values())).shape[0]
+        d = self.model.data_arrays(md, grid)
+        s = d["series_idx"]
+        theta = {n: values[n][:, s] for n in self.model.series_param_names()}
+        floor = values["floor"][:, s] if "floor" in values else None
+        lmu, _ = self.model.log_mean(np, d, theta, values["lapse_logit"][:, s], floor)
+        out = np.exp(lmu)
+        if kind == "score":
+            like = md.likelihood
+            noise = values[like.noise][:, s] if like.noise else None
+            rng = np.random.default_rng(self.config.seed if seed is None else seed)
+            out = like.draw(rng, out, noise, grid["n_items"].to_numpy(float)[None, :])
+        labels = self.series["label"].to_numpy()[idx]
+        return xr.DataArray(out.reshape(D, len(idx), len(x)), dims=("sample", "series", "scale"),
+                            coords={"series": labels, "scale": x}, name=kind)
+
     def _series_index(self, series: int | str) -> int:
         if isinstance(series, int | np.integer):
             return int(series)
@@ -322,6 +381,22 @@ class Fit:
             "timing": json.dumps({"compile": self.timing.compile, "sample": self.timing.sample}),
         })
         return atomic_write(path, lambda p: tree.to_netcdf(p, engine="h5netcdf"))
+
+
+def _prediction_rows(md: ModelData, idx: list[int], x: np.ndarray, n_items: Any) -> pd.DataFrame:
+    """Rows (series x scale) at which to predict, with each series' chance, ceiling and items."""
+    first = md.obs.groupby("series_idx").agg(chance=("chance", "first"),
+                                              ceiling=("ceiling", "first"),
+                                              n_items=("n_items", "median"))
+    rows = []
+    n_given = None if n_items is None else np.broadcast_to(np.asarray(n_items, float), (len(idx),))
+    for j, s in enumerate(idx):
+        f = first.loc[s]
+        n = f["n_items"] if n_given is None else n_given[j]
+        rows.append(pd.DataFrame({"x": x, "series_idx": s, "family_idx": 0,
+                                  "chance": f["chance"], "ceiling": f["ceiling"],
+                                  "n_items": n, "y": 0.5}))
+    return pd.concat(rows, ignore_index=True)
 
 
 def load_fit(path: str | Path) -> Fit:
