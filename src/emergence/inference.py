@@ -178,7 +178,7 @@ def check_diagnostics(overall: dict, config: Config, what: str = "fit") -> list[
     if fails:
         warnings.warn(
             f"MCMC diagnostics of the {what} failed ({'; '.join(fails)}); its numbers are not "
-            f"trustworthy and no verdict is given. {DIAGNOSTIC_HELP}",
+            f"trustworthy. {DIAGNOSTIC_HELP}",
             ConvergenceWarning, stacklevel=3,
         )
     return fails
