@@ -74,14 +74,16 @@ def run_demo(out: Path, *, task: Sequence[str] | None = DEMO_TASKS, draws: int =
         table = datasets.load(DATASET, **sel)
         console.print(f"[bold]Dataset:[/] {datasets.DESCRIPTIONS[DATASET]}", highlight=False)
         console.print(f"{table!r}", highlight=False)
+        cmp = ("no comparison with smooth curves (cv none)" if cv == "none" else
+               f"comparison with power-law and log-linear curves (cv {cv})")
         console.print(f"check: sigmoid fit ({draws} draws + {tune} tuning steps per chain), "
-                      f"comparison with power-law and log-linear curves (cv {cv}), "
-                      f"prior sensitivity {'on' if psense else 'off'}; seed {seed}",
+                      f"{cmp}, prior sensitivity {'on' if psense else 'off'}; seed {seed}",
                       highlight=False)
         result = check(table, cv=cv, psense=psense, seed=seed, draws=draws, tune=tune,
                        progress=progress)
     show_warnings(caught)
-    print_frame(result.summary(), f"verdicts (seed {seed}; sharp = width < "
+    verdicts = CV.verdict_table(result.records, config=result.config)
+    print_frame(verdicts, f"verdicts (seed {seed}; sharp = width < "
                 f"{result.config.sharp_width:g} decade)", VERDICT_COLUMNS)
     for line in CV.conclusions(result.records)["headlines"]:
         console.print(f"- {line}", highlight=False)

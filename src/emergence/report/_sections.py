@@ -92,13 +92,13 @@ def check_context(check: Any) -> dict[str, Any]:
                  _grey(scope, "width")),
                 ("n_scales", fmt(t["n_scales"]), False),
             ],
-            "caveats": codes, "badges": [CV.CAVEATS[c].badge for c in codes],
+            "caveats": codes, "badges": [(CV.CAVEATS[c].badge, CV.CAVEATS[c].grey) for c in codes],
             "reasons": [str(r).replace("_", " ") for r in (rec.get("reasons") or [])],
             "grey": scope,
         })
         details.append({"label": label, "anchor": anchor(label), "verdict": rec.get("verdict"),
                         "vclass": VERDICT_CLASS.get(rec.get("verdict"), ""),
-                        "badges": [CV.CAVEATS[c].badge for c in codes],
+                        "badges": [(CV.CAVEATS[c].badge, CV.CAVEATS[c].grey) for c in codes],
                         "messages": list(rec.get("messages") or []), "grey": scope,
                         "numbers": _detail_numbers(t, rec)})
     return {"records": records, "verdicts": rows, "details": details,
@@ -174,7 +174,7 @@ def fit_context(fit: Any, records: Sequence[dict[str, Any]], max_figures: int,
                 (fmt_p(r["p_sharp"]), _grey(scope, "p_sharp")),
                 (f"{r['rhat_max']:.3f} / {r['ess_bulk_min']:.0f}", False),
             ],
-            "caveats": codes[i], "badges": [CV.CAVEATS[c].badge for c in codes[i]],
+            "caveats": codes[i], "badges": [(CV.CAVEATS[c].badge, CV.CAVEATS[c].grey) for c in codes[i]],
             "grey": scope,
         })
     n_fig = min(len(summ), max_figures)
