@@ -151,20 +151,29 @@ def test_html_no_element_overflows_the_page(synthetic, width, tmp_path):
     assert res["bad"] == [] and res["scroll"] <= res["width"], res
 
 
+@pytest.mark.slow
 def test_html_of_fit_no_element_overflows(saved_fit, tmp_path):
     res = chromium_overflow(saved_fit["html"], 800, tmp_path)
     assert res["bad"] == [] and res["scroll"] <= res["width"], res
 
 
-def test_pdf_words_inside_page_and_never_overlap(synthetic, saved_fit):
-    for pdf in (synthetic["pdf"], saved_fit["pdf"]):
-        pages = pdf_words(pdf)
-        assert len(pages) >= 2
-        for n, p in enumerate(pages, start=1):
-            out = [w[4] for w in p["words"] if w[2] > p["width"] - 1 or w[0] < 1]
-            assert not out, f"{pdf.name} page {n}: words beyond the page edge: {out[:5]}"
-            bad = overlaps(p["words"])
-            assert not bad, f"{pdf.name} page {n}: overprinted words {bad[:5]}"
+def _words_inside_and_apart(pdf: Path) -> None:
+    pages = pdf_words(pdf)
+    assert len(pages) >= 2
+    for n, p in enumerate(pages, start=1):
+        out = [w[4] for w in p["words"] if w[2] > p["width"] - 1 or w[0] < 1]
+        assert not out, f"{pdf.name} page {n}: words beyond the page edge: {out[:5]}"
+        bad = overlaps(p["words"])
+        assert not bad, f"{pdf.name} page {n}: overprinted words {bad[:5]}"
+
+
+def test_pdf_words_inside_page_and_never_overlap(synthetic):
+    _words_inside_and_apart(synthetic["pdf"])
+
+
+@pytest.mark.slow
+def test_pdf_of_fit_words_inside_page_and_never_overlap(saved_fit):
+    _words_inside_and_apart(saved_fit["pdf"])
 
 
 def test_toc_page_numbers_present_and_apart(synthetic):
@@ -244,6 +253,7 @@ def test_every_blocked_curve_carries_its_badge_in_html_and_pdf(synthetic):
             assert "failed" in text.replace("diagnostics failed", "failed"), (i, text)
 
 
+@pytest.mark.slow
 def test_fit_report_badges_match_summary(saved_fit):
     """The too-sparse curve of the saved fit and every curve failing R-hat / ESS carry badges."""
     summ = saved_fit["summary"]
@@ -264,7 +274,28 @@ def test_fit_report_badges_match_summary(saved_fit):
     assert "<script>alert(1)</script>" in text  # user strings shown as text
 
 
+@pytest.mark.slow
 def test_figures_are_vector_and_paginated(saved_fit):
     html = saved_fit["html"].read_text()
     assert "data:image/svg+xml;base64," in html and "data:image/png" not in html
     assert html.count('<figure class="page">') == 1  # 4 curves: one page of panels
+
+
+def test_detectors_catch_overprint_and_split_rows(tmp_path):
+    """The checks above can fail: an overprinted TOC and a page-tall row are caught."""
+    import weasyprint
+    from weasyprint.formatting_structure import boxes
+
+    html = ('<p style="position:absolute;top:0;left:0">Verdicts 12</p>'
+            '<p style="position:absolute;top:0;left:8px">Summary 13</p>'
+            '<table><tr><td>' + "<br>".join(f"line {i}" for i in range(120)) + "</td></tr></table>")
+    pdf = tmp_path / "bad.pdf"
+    doc = weasyprint.HTML(string=html).render()
+    doc.write_pdf(str(pdf))
+    assert overlaps(pdf_words(pdf)[0]["words"])
+    pages_of: dict[int, set[int]] = {}
+    for n, page in enumerate(doc.pages):
+        for b in page._page_box.descendants():
+            if isinstance(b, boxes.TableRowBox):
+                pages_of.setdefault(id(b.element), set()).add(n)
+    assert any(len(p) > 1 for p in pages_of.values())
