@@ -155,15 +155,16 @@ def _draw_family(ax: Any, fit: Fit, i: int, fam: Any, grid: np.ndarray, inside: 
                  color: str, bands: Sequence[float], label: str) -> None:
     mu = fit.curve(grid, i, family=fam, n_draws=400)
     xs = 10**grid
+    # the tested range's end points belong to both parts, so the parts meet without a seam
+    edge = np.r_[inside[1:] != inside[:-1], False] | np.r_[False, inside[1:] != inside[:-1]]
+    outside = ~inside | edge
     for b, alpha in zip(sorted(bands, reverse=True), (0.2, 0.5), strict=False):
         q = np.quantile(mu, [(1 - b) / 2, (1 + b) / 2], axis=0)
-        ax.fill_between(xs, q[0], q[1], where=inside, color=color, alpha=alpha, lw=0,
-                        interpolate=True)
-        ax.fill_between(xs, q[0], q[1], where=~inside, color=color, alpha=alpha * 0.35, lw=0,
-                        interpolate=True)
+        ax.fill_between(xs, q[0], q[1], where=inside, color=color, alpha=alpha, lw=0)
+        ax.fill_between(xs, q[0], q[1], where=outside, color=color, alpha=alpha * 0.35, lw=0)
     med = np.median(mu, axis=0)
     ax.plot(xs, np.where(inside, med, np.nan), color=color, lw=1.6, label=label)
-    ax.plot(xs, np.where(inside, np.nan, med), color=color, lw=1.4, ls="--")
+    ax.plot(xs, np.where(outside, med, np.nan), color=color, lw=1.4, ls="--")
 
 
 def _title(row: dict[str, Any], codes: Sequence[str], show_sharp: bool) -> str:
@@ -179,8 +180,9 @@ def _title(row: dict[str, Any], codes: Sequence[str], show_sharp: bool) -> str:
     elif show_sharp:
         title += "\n"
     if show_sharp and grey == "":
-        title += (" " if codes else "") + (f"width {row['width_median']:.2f} dec, "
-                                           f"P(sharp) {row['p_sharp']:.2f}")
+        p = float(row["p_sharp"])
+        ps = "< 0.01" if p < 0.005 else "> 0.99" if p > 0.995 else f"{p:.2f}"
+        title += (" " if codes else "") + f"width {row['width_median']:.2f} dec, P(sharp) {ps}"
     return title
 
 
@@ -235,8 +237,9 @@ def plot_curve(fit: Fit, series: int | str, *, ax: Any = None, n_grid: int = 120
     obs = fit.model_data.obs
     rows = obs[obs["series_idx"] == i]
     lo_x, hi_x = _x_range(row, fit, i)
-    grid = np.linspace(lo_x, hi_x, n_grid)
-    inside = (grid >= float(row["x_min"]) - 1e-9) & (grid <= float(row["x_max"]) + 1e-9)
+    x_min, x_max = float(row["x_min"]), float(row["x_max"])
+    grid = np.unique(np.r_[np.linspace(lo_x, hi_x, n_grid), x_min, x_max])
+    inside = (grid >= x_min - 1e-9) & (grid <= x_max + 1e-9)
     fams = rows["family"].unique() if "delta_family" in fit.tree["posterior"] else [None]
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for j, fam in enumerate(fams):
