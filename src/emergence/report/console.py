@@ -84,6 +84,40 @@ def _cell(v: Any, column: str) -> str:
     return str(v)
 
 
+def _columns(df: pd.DataFrame, columns: Sequence[str] | None) -> list[str]:
+    """Requested columns, with task/metric/family merged into ``curve`` and median/lo/hi
+    triplets into one interval column (fewer, readable columns)."""
+    cols = [c for c in (columns or list(df.columns)) if c in df.columns]
+    if {"task", "metric", "family"} <= set(cols):
+        at = cols.index("task")
+        cols = [c for c in cols if c not in ("task", "metric", "family")]
+        cols.insert(at, "curve")
+    for pre in ("threshold", "width"):
+        trio = [f"{pre}_median", f"{pre}_lo", f"{pre}_hi"]
+        if set(trio) <= set(cols):
+            at = cols.index(trio[0])
+            cols = [c for c in cols if c not in trio]
+            cols.insert(at, f"{pre}_interval")
+    return cols
+
+
+def _value(r: Any, c: str) -> str:
+    if c == "curve":
+        return " | ".join(str(r[k]) for k in ("task", "metric", "family"))
+    if c.endswith("_interval") and c != "width_interval_median":
+        pre = c[: -len("_interval")]
+        m, lo, hi = (r[f"{pre}_{k}"] for k in ("median", "lo", "hi"))
+        return "-" if m != m else f"{m:.2f} [{lo:.2f}, {hi:.2f}]"
+    if c == "reasons":
+        return str(r[c]).replace("_", " ")
+    return _cell(r[c], c)
+
+
+_HEADERS = {"curve": "curve (task | metric | family)", "threshold_interval": "threshold [90 %]",
+            "width_interval": "width, decades [90 %]"}
+_GREY_OF = {"threshold_interval": "threshold_median", "width_interval": "width_median"}
+
+
 def frame_table(df: pd.DataFrame, title: str, columns: Sequence[str] | None = None, *,
                 max_rows: int = 60, records: Sequence[dict[str, Any]] | None = None,
                 config: Any = None) -> Any:
@@ -91,7 +125,9 @@ def frame_table(df: pd.DataFrame, title: str, columns: Sequence[str] | None = No
 
     A frame is a curve table when it has ``task``/``metric``/``family`` and ``n_scales``
     columns (a fit summary or verdict table); its caveats come from :func:`caveats.derive`
-    (or the frame's own ``caveat_badges``/``grey`` columns).
+    (or the frame's own ``caveat_badges``/``grey`` columns). Task, metric and family are shown
+    as one ``curve`` column and median/lo/hi as one interval, so the table stays narrow; headers
+    and cells wrap between words only.
 
     Returns
     -------
@@ -101,29 +137,35 @@ def frame_table(df: pd.DataFrame, title: str, columns: Sequence[str] | None = No
     --------
     >>> t = frame_table(pd.DataFrame({"task": ["a"], "metric": ["m"], "family": ["F"],
     ...                               "n_scales": [2], "p_sharp": [0.6]}), "demo")
-    >>> [c.header for c in t.columns][-1]
-    'caveats'
+    >>> [c.header for c in t.columns]
+    ['curve (task | metric | family)', 'scales', 'P(sharp), sigmoid', 'caveats']
     """
     from rich.table import Table
 
-    cols = [c for c in (columns or list(df.columns)) if c in df.columns]
+    cols = _columns(df, columns)
     badges, grey = _caveats_of(df, records, config)
     if badges is not None and "caveats" not in cols:
         cols = [*cols, "caveats"]
+    head = df.head(max_rows).reset_index(drop=True)
     t = Table(title=title, header_style="bold", show_lines=False)
     for c in cols:
-        h = header(c)
-        t.add_column(h, overflow="fold", min_width=max(len(w) for w in h.split()),
-                     no_wrap=False, justify="right" if c in _GREYABLE else "left")
-    head = df.head(max_rows).reset_index(drop=True)
+        h = _HEADERS.get(c, header(c))
+        numeric = _GREY_OF.get(c, c) in _GREYABLE or c in ("rhat_max", "ess_bulk_min")
+        values = [_value(r, c) for _, r in head.iterrows()] if c != "caveats" else list(
+            badges or [])
+        longest = max(len(w) for text in [h, *values] for w in str(text).split())
+        if numeric:  # a number is never broken: its column is at least as wide as it
+            longest = max([longest, *map(len, values)])
+        t.add_column(h, overflow="fold", min_width=min(longest, 28), no_wrap=False,
+                     justify="right" if numeric else "left")
     for i, r in head.iterrows():
         cells = []
         for c in cols:
             if c == "caveats" and badges is not None:
                 cells.append(f"[yellow]{badges[i]}[/]" if badges[i] else "")
                 continue
-            text = _cell(r[c], c).replace("[", r"\[")
-            dim = grey is not None and grey[i] and c in CV.GREY_COLUMNS[grey[i]]
+            text = _value(r, c).replace("[", r"\[")
+            dim = grey is not None and grey[i] and _GREY_OF.get(c, c) in CV.GREY_COLUMNS[grey[i]]
             cells.append(f"[dim]{text}[/]" if dim else text)
         t.add_row(*cells)
     return t
