@@ -161,3 +161,66 @@ def test_sbc_p_values_printed_honestly():
 
     assert format_p(0.0077) == "0.0077" and format_p(0.012) == "0.012"
     assert format_p(0.5) == "0.5" and format_p(1e-9) == "< 0.0001"
+
+
+def test_caveats_decided_once_from_summary_and_records():
+    import pandas as pd
+
+    from emergence import caveats as CV
+
+    summ = pd.DataFrame({
+        "task": ["a", "b", "c"], "metric": "acc", "family": "F", "shots": "", "setting": "",
+        "n_scales": [3, 8, 8], "rhat_max": [1.0, 1.05, 1.0], "ess_bulk_min": [900.0, 900, 900],
+        "divergences": 0, "n_in_transition": [0, 2, 3], "width_contraction": [0.95, 0.6, 0.1],
+        "p_threshold_above": [0.9, 0.0, 0.1], "p_threshold_below": 0.0,
+        "ppc_misfit": [False, False, True]})
+    flat = {"task": "d", "metric": "acc", "family": "F", "shots": "", "setting": "",
+            "verdict": "undetermined", "reasons": ["flat_at_chance"], "n_scales": 8}
+    cav = CV.derive(summ, [flat])
+    assert cav["caveats"].tolist() == [
+        ["too_sparse", "uninformed_width", "no_scale_in_rise", "extrapolated"],
+        ["diagnostics_failed", "prior_driven_width"], ["ppc_misfit"], ["flat_at_chance"]]
+    assert cav["grey"].tolist() == ["all", "all", "", "all"]
+    ann = CV.annotate(summ, [flat])
+    assert len(ann) == 3 and ann["caveat_badges"].iat[2] == "misfit"
+    # a check reason ppc_misfit (the lead's check) is a caveat too
+    assert CV.from_record({"reasons": ["ppc_misfit", "smooth_width"], "n_scales": 9}) == [
+        "ppc_misfit"]
+
+
+def test_verdict_table_labels_the_two_p_sharp_apart():
+    from emergence import caveats as CV
+
+    base = {"task": "t", "metric": "m", "family": "F", "verdict": "smooth", "n_scales": 8,
+            "reasons": ["smooth_width"], "p_sharp": 0.55, "p_sharp_avg": 0.022}
+    with_cmp = CV.verdict_table([{**base, "weights": {"sigmoid": 0.1, "powerlaw": 0.9}}])
+    without = CV.verdict_table([{**base, "p_sharp_avg": 0.55, "weights": None}])
+    assert with_cmp["p_sharp"].iat[0] == 0.55 and with_cmp["p_sharp_avg"].iat[0] == 0.022
+    assert without["p_sharp_avg"].isna().all()  # no comparison ran: not model-averaged
+    assert CV.LABELS["p_sharp"] != CV.LABELS["p_sharp_avg"]
+    c = CV.conclusions([{**base, "verdict": "emergent"}, {**base, "verdict": "undetermined",
+                                                          "reasons": ["too_sparse"]}])
+    assert c["counts"]["emergent"] == 1 and c["undetermined_why"] == {"too sparse": 1}
+
+
+def test_console_table_shows_badges_and_never_breaks_headers_mid_word():
+    import pandas as pd
+    from rich.console import Console
+
+    from emergence.report.console import frame_table, unique_warnings
+
+    df = pd.DataFrame({"task": ["arithmetic_3ds"], "metric": ["acc"], "family": ["Qwen2"],
+                       "n_scales": [1], "width_median": [1.7], "width_lo": [0.8],
+                       "width_hi": [2.9], "p_sharp": [0.08]})
+    con = Console(width=100, record=True)
+    con.print(frame_table(df, "fit"))
+    out = con.export_text()
+    assert "too sparse" in out and "1.70 [0.80, 2.90]" in out
+    assert "interva" not in out.replace("interval", "")  # no header cut mid-word
+    import warnings
+
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        for _ in range(5):
+            warnings.warn("same thing", UserWarning, stacklevel=2)
+    assert len(unique_warnings(w)) == 1
