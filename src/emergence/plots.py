@@ -168,22 +168,21 @@ def _draw_family(ax: Any, fit: Fit, i: int, fam: Any, grid: np.ndarray, inside: 
 
 
 def _title(row: dict[str, Any], codes: Sequence[str], show_sharp: bool) -> str:
-    fam = row.get("family", "(all)")
-    title = f"{row['task']} | {row['metric']}" + (f" | {fam}" if fam != "(all)" else "")
-    if len(title) > 46:
-        title = title[:44] + "…"
-    grey = CV.grey_scope(codes)
-    if codes:
-        import textwrap
+    """Panel title: the curve, its badges (wrapped) and, when readable, width and P(sharp)."""
+    import textwrap
 
-        title += "\n" + "\n".join(textwrap.wrap("[" + CV.badges(codes) + "]", 40))
-    elif show_sharp:
-        title += "\n"
-    if show_sharp and grey == "":
+    fam = row.get("family", "(all)")
+    tail = f" | {row['metric']}" + (f" | {fam}" if fam != "(all)" else "")
+    task = str(row["task"])
+    room = max(12, 42 - len(tail))  # shorten the task, never the metric or family
+    lines = [(task if len(task) <= room else task[:room - 1] + "…") + tail]
+    if codes:
+        lines += textwrap.wrap("[" + CV.badges(codes) + "]", 40)
+    if show_sharp and CV.grey_scope(codes) == "":
         p = float(row["p_sharp"])
         ps = "< 0.01" if p < 0.005 else "> 0.99" if p > 0.995 else f"{p:.2f}"
-        title += (" " if codes else "") + f"width {row['width_median']:.2f} dec, P(sharp) {ps}"
-    return title
+        lines.append(f"width {row['width_median']:.2f} dec, P(sharp) {ps}")
+    return "\n".join(lines)
 
 
 def plot_curve(fit: Fit, series: int | str, *, ax: Any = None, n_grid: int = 120,
@@ -253,7 +252,7 @@ def plot_curve(fit: Fit, series: int | str, *, ax: Any = None, n_grid: int = 120
     log_decade_axis(ax, lo_x, hi_x)
     ax.set_xlabel(f"{fit.table.scale} (log scale)", fontsize=8)
     ax.set_ylabel(str(row["metric"]), fontsize=8)
-    ax.set_title(_title(row, codes, show_sharp), fontsize=8,
+    ax.set_title(_title(row, codes, show_sharp), fontsize=7.5,
                  color="#8a1c1c" if greyed else "black")
     ax.tick_params(labelsize=7)
     if len(fams) > 1:
