@@ -91,7 +91,7 @@ REASONS: dict[str, str] = {
                                 "{chance_p:.2g}): the ability is not absent in small models",
     "prior_sensitive": "the width or threshold is sensitive to the priors (power-scaling: "
                        "{psense})",
-    "prior_data_conflict": "power-scaling shows a potential prior-data conflict ({psense})",
+    "prior_data_conflict": "power-scaling of the priors flags this curve ({psense})",
     "family_disagreement": "other families disagree on this task: {family_note}",
     "pareto_k_high": "PSIS-LOO was unreliable for this curve (Pareto-k > 0.7)",
     "flat_at_chance": "no tested scale is distinguishable from chance (best score {best:.3f}, "

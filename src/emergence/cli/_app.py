@@ -9,11 +9,11 @@ from typing import Any
 import pandas as pd
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from ..config import Config, make_config
 from ..data import ScoreTable, load_scores
 from ..errors import EmergenceError, EmergenceWarning
+from ..report.console import silence_third_party
 
 app = typer.Typer(
     name="emergence",
@@ -25,6 +25,7 @@ app = typer.Typer(
 console = Console(stderr=False)
 if not console.is_terminal:
     console = Console(stderr=False, width=200)
+silence_third_party()
 err_console = Console(stderr=True, width=None if Console(stderr=True).is_terminal else 200)
 
 
@@ -35,8 +36,10 @@ def fail(message: str, code: int = 2) -> None:
 
 
 def show_warnings(caught: list[warnings.WarningMessage]) -> None:
-    """Print the package's warnings in a readable way."""
-    for w in caught:
+    """Print the package's warnings in a readable way (each distinct warning once)."""
+    from ..report.console import unique_warnings
+
+    for w in unique_warnings(caught):
         if issubclass(w.category, EmergenceWarning):
             err_console.print(f"[yellow]{w.category.__name__}:[/] {w.message}", highlight=False)
 
@@ -70,14 +73,11 @@ def build_config(config_file: Path | None, **options: Any) -> Config:
 
 def print_frame(df: pd.DataFrame, title: str, columns: list[str] | None = None,
                 max_rows: int = 60) -> None:
-    """Print a DataFrame as a rich table (numbers to 3 significant digits)."""
-    cols = columns or list(df.columns)
-    t = Table(title=title, show_lines=False, header_style="bold")
-    for c in cols:
-        t.add_column(str(c), overflow="fold")
-    for _, r in df.head(max_rows).iterrows():
-        t.add_row(*[_fmt(r[c]) for c in cols])
-    console.print(t)
+    """Print a DataFrame as a rich table (numbers to 3 significant digits; curve tables carry
+    their caveat badges, see :mod:`emergence.caveats`)."""
+    from ..report.console import frame_table
+
+    console.print(frame_table(df, title, columns, max_rows=max_rows))
     if len(df) > max_rows:
         console.print(f"... {len(df) - max_rows} more rows (write them all with --summary)")
 

@@ -1,4 +1,4 @@
-"""``emergence report``: HTML or PDF report of saved results."""
+"""``emergence report``: HTML or PDF report of saved results (any kind, alike)."""
 
 from __future__ import annotations
 
@@ -12,21 +12,20 @@ from ._app import app, console, fail
 
 @app.command("report")
 def report_command(
-    result: Annotated[Path, typer.Argument(
-        help="A saved fit (.nc, from `emergence fit --out`) or SBC result (.json, from "
-             "`emergence sbc --json`).")],
+    results: Annotated[list[Path], typer.Argument(
+        help="Saved results: a fit (.nc, from `emergence fit --out`) and/or JSON written by "
+             "`emergence check --json`, `compare --json`/`--out`, `design --json`, "
+             "`sbc --json` or a backtest.")],
     out: Annotated[Path, typer.Option(help="Output .html or .pdf.")] = Path("reports/report.html"),
     title: Annotated[str, typer.Option(help="Report title.")] = "emergence report",
 ) -> None:
-    """Write an HTML or PDF report of a saved fit or SBC result."""
-    from ..report import report
-    from ..results import load_fit
-    from ..sbc import load_sbc
+    """Write an HTML or PDF report of saved results (a JSON's "kind" decides how it is read)."""
+    from ..report import load_saved, report
 
     try:
-        res = load_sbc(result) if result.suffix.lower() == ".json" else load_fit(result)
-        path = report(res, out, title=title)
-    except (OSError, ValueError) as exc:
+        saved = [load_saved(p) for p in results]
+        path = report(saved, out, title=title)
+    except (OSError, ValueError, TypeError) as exc:
         fail(str(exc))
         return
     console.print(f"report written to {path}")
