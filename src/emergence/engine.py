@@ -49,8 +49,11 @@ INDEX_PROPOSALS = 3
 #: trajectory every iteration (measured: mean 24, max 63 steps on ObsScaling emergent, 3.2x the
 #: wall time of HMC with 16 steps for a lower ESS); a fixed count keeps every lane busy. The step
 #: size is adapted per lane and jittered by +-20 % per transition against periodic orbits.
-HMC_STEPS = 16
+HMC_STEPS = 24
 STEP_JITTER = 0.2
+#: Leapfrog steps of the re-runs of curves that diverged or mixed slowly (longer trajectories
+#: cross the long ridges of curves whose ceiling or threshold the data leave open).
+RETRY_STEPS = 64
 #: Target acceptance of the automatic per-curve retry.
 RETRY_TARGET_ACCEPT = 0.99
 
@@ -151,7 +154,7 @@ def _schedule(tune: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _run(program: CurveProgram, tune: int, draws: int, key: Any, pos0: Any, data: Any,
-         target_accept: Any) -> tuple[Any, Any]:
+         target_accept: Any, n_steps: Any) -> tuple[Any, Any]:
     """Adapt (step size by dual averaging, dense mass matrix in windows) and sample one lane.
 
     Vmapped over lanes (curve x chain): every lane adapts on its own.
@@ -177,7 +180,7 @@ def _run(program: CurveProgram, tune: int, draws: int, key: Any, pos0: Any, data
     def warm(carry: Any, xs: Any) -> tuple[Any, None]:
         st, imm, (log_e, log_bar, hbar, t, mu), (n, mean, m2) = carry
         k, win, end = xs
-        st, info = kernel(k, st, logdensity, jnp.exp(log_e), imm, HMC_STEPS)
+        st, info = kernel(k, st, logdensity, jnp.exp(log_e), imm, n_steps)
         t = t + 1.0
         acc = jnp.nan_to_num(info.acceptance_rate)
         hbar = (1 - 1 / (t + 10)) * hbar + (target_accept - acc) / (t + 10)
@@ -208,7 +211,7 @@ def _run(program: CurveProgram, tune: int, draws: int, key: Any, pos0: Any, data
     def one(st: Any, k: Any) -> tuple[Any, Any]:
         k_jit, k_step = jax.random.split(k)
         eps = step * (1.0 + STEP_JITTER * jax.random.uniform(k_jit, minval=-1.0, maxval=1.0))
-        st, info = kernel(k_step, st, logdensity, eps, imm, HMC_STEPS)
+        st, info = kernel(k_step, st, logdensity, eps, imm, n_steps)
         return st, (program.constrain(st.position), info.is_divergent)
 
     _, (vals, div) = jax.lax.scan(one, state, jax.random.split(k_draw, draws))
@@ -273,8 +276,8 @@ class CurveSampler:
         return [out[n] for n in self.program.data_names]
 
     def run(self, data: list[np.ndarray], labels: list[str], curves: np.ndarray, seed: int,
-            target_accept: float, salt: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray,
-                                                         np.ndarray]:
+            target_accept: float, salt: int = 0, n_steps: int = 0
+            ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
         """Adapt and sample ``config.chains`` chains of each curve index in ``curves``.
 
         Returns ``values`` (each (len(curves), chains, draws)), divergences of the same shape and
@@ -294,12 +297,14 @@ class CurveSampler:
         pos0 = [np.stack([p[j] for p in inits]) for j in range(len(self.program.init))]
         d = [a[lane_curve] for a in data]
         ta = np.full(len(lane_curve), target_accept)
+        steps = np.full(len(lane_curve), int(n_steps or HMC_STEPS))
         n = len(lane_curve)
         outs = []
         for start in range(0, n, WIDTH):  # dispatched asynchronously: chunks overlap
             idx = np.arange(start, min(start + WIDTH, n))
             full = np.concatenate([idx, np.full(WIDTH - len(idx), idx[-1])])
-            args = jax.tree.map(lambda v, full=full: np.asarray(v)[full], (keys, pos0, d, ta))
+            args = jax.tree.map(lambda v, full=full: np.asarray(v)[full],
+                                (keys, pos0, d, ta, steps))
             outs.append((len(idx), self._run(*args)))
         parts = [jax.tree.map(lambda v, k=k: np.asarray(v)[:k], out) for k, out in outs]
         vals, div, step = jax.tree.map(lambda *v: np.concatenate(v), *parts)
@@ -355,7 +360,7 @@ def _failing(diag: Any, config: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def run_stage_one(sampler: CurveSampler, data: list[np.ndarray], labels: list[str],
-                  diag_names: list[str], seed: int, extend: int = 2) -> tuple[StageOne, Any]:
+                  diag_names: list[str], seed: int, extend: int = 3) -> tuple[StageOne, Any]:
     """Sample every curve; re-run divergent curves at a higher target acceptance and give slowly
     mixing ones more draws (up to ``extend`` times), each curve on its own.
 
@@ -372,7 +377,8 @@ def run_stage_one(sampler: CurveSampler, data: list[np.ndarray], labels: list[st
     diag = curve_diagnostics(values, divergent, diag_names)
     bad_div, slow = _failing(diag, cfg)
     if len(bad_div):
-        v, d, st = sampler.run(data, labels, bad_div, seed, RETRY_TARGET_ACCEPT, salt=1)
+        v, d, st = sampler.run(data, labels, bad_div, seed, RETRY_TARGET_ACCEPT, salt=1,
+                               n_steps=RETRY_STEPS)
         for k in values:
             values[k][bad_div] = v[k]
         divergent[bad_div], step[bad_div] = d, st
@@ -384,7 +390,8 @@ def run_stage_one(sampler: CurveSampler, data: list[np.ndarray], labels: list[st
         if not len(slow):
             break
         ta = np.where(np.isin(slow, bad_div), RETRY_TARGET_ACCEPT, float(cfg.target_accept))
-        v, d, _ = sampler.run(data, labels, slow, seed, float(ta.max()), salt=2 + r)
+        v, d, _ = sampler.run(data, labels, slow, seed, float(ta.max()), salt=2 + r,
+                              n_steps=RETRY_STEPS)
         for k in values:
             values[k][slow] = np.concatenate([values[k][slow], v[k]], axis=1)[:, ::2]
         divergent[slow] = np.concatenate([divergent[slow], d], axis=1)[:, ::2]

@@ -22,7 +22,7 @@ from .config import Config, make_config
 from .data import ScoreTable, as_table
 from .inference import CompiledSampler, Timing, check_diagnostics, diagnostic_failures, diagnostics
 from .models import CurveModel, ModelData, get
-from .sampling import sampling_diagnostics, sampling_notes
+from .sampling import flat_at_chance, prior_series_draws, sampling_diagnostics, sampling_notes
 
 DERIVED = ("width", "threshold", "ceiling", "lapse", "chance_floor")
 
@@ -355,6 +355,31 @@ class Fit:
         out = pd.concat([out, samp.drop(columns=["transition_lo", "transition_hi"])], axis=1)
         out["sampling_note"] = ["; ".join(sampling_notes(r, self.config.sharp_width))
                                 for r in samp.to_dict("records")]
+        return self._uninformed_widths(out)
+
+    def _uninformed_widths(self, out: pd.DataFrame) -> pd.DataFrame:
+        """Curves that carry no information on their width -- flat at chance, or at most one
+        tested scale inside the rise -- report the curve-alone (stage-1) posterior, its interval
+        widened to at least the stage-1 prior's: pooling must not lend them the crowd's width.
+        Column ``width_informed`` marks them (False)."""
+        flat = flat_at_chance(self.model_data.obs).reindex(range(len(out))).fillna(False)
+        out["flat_at_chance"] = flat.to_numpy(bool)
+        out["width_informed"] = ~(out["flat_at_chance"] | (out["n_in_transition"] <= 1))
+        if out["width_informed"].all() or "stage1" not in self.tree.children:
+            return out
+        w1 = self.tree["stage1"]["width"].stack(sample=("chain", "draw")).transpose(
+            "sample", ...).values
+        prior = prior_series_draws(self, seed=int(self.config.seed) % (2**32), stage1=True)
+        with np.errstate(all="ignore"):
+            pw = self.model.width(**prior)
+        a = (1 - self.config.interval) / 2
+        p_lo, p_hi = np.quantile(pw[np.isfinite(pw)], [a, 1 - a])
+        iv = self._interval(w1, "width")
+        un = ~out["width_informed"].to_numpy()
+        out.loc[un, "width_median"] = iv.loc[un, "width_median"]
+        out.loc[un, "width_lo"] = np.minimum(iv.loc[un, "width_lo"], p_lo)
+        out.loc[un, "width_hi"] = np.maximum(iv.loc[un, "width_hi"], p_hi)
+        out.loc[un, "p_sharp"] = (w1[:, un] < self.config.sharp_width).mean(axis=0)
         return out
 
     # ---- persistence ---------------------------------------------------------------------

@@ -59,21 +59,41 @@ def _draw_prior(prior: Any, context: dict[str, float], rng: np.random.Generator,
     )
 
 
-def prior_series_draws(f: Fit, n: int = PRIOR_DRAWS, seed: int = 0) -> dict[str, np.ndarray]:
-    """Prior draws of one series' curve parameters (population draws when pooled)."""
+def prior_series_draws(f: Fit, n: int = PRIOR_DRAWS, seed: int = 0,
+                       stage1: bool = False) -> dict[str, np.ndarray]:
+    """Prior draws of one series' curve parameters: the population's (marginal over the
+    hyperpriors) when pooled, else -- or with ``stage1=True`` -- the curve's own prior."""
+    from .models.base import POPULATION_NU
+
     rng = np.random.default_rng(seed)
     md = f.model_data
     out = {}
     for p in f.model.params:
-        if p.pooled and md.pooled:
+        if p.pooled and md.pooled and not stage1:
             mu = _draw_prior(md.priors[f"mu_{p.name}"], md.context, rng, n)
             sd = _draw_prior(md.priors[f"sigma_{p.name}"], md.context, rng, n)
-            out[p.name] = rng.normal(mu, sd)
-        elif p.pooled:
-            out[p.name] = _draw_prior(md.priors[f"mu_{p.name}"], md.context, rng, n)
+            z = rng.standard_t(POPULATION_NU, n) if p.population == "StudentT" else \
+                rng.standard_normal(n)
+            out[p.name] = mu + sd * z
         else:
             out[p.name] = _draw_prior(md.priors[p.name], md.context, rng, n)
     return out
+
+
+def flat_at_chance(obs: pd.DataFrame, margin: float = 0.05) -> pd.Series:
+    """Per ``series_idx``: every score of a curve with counts and a known chance level is
+    indistinguishable (binomial test, p > 0.01) from chance plus ``margin`` of the head-room."""
+    from scipy.stats import binom
+
+    out = {}
+    for s, g in obs.groupby("series_idx"):
+        if not (g["k"].notna().all() and g["chance"].notna().all()):
+            out[s] = False
+            continue
+        c = g["chance"].to_numpy(float)
+        p = binom.sf(g["k"].to_numpy(float) - 1, g["n_items"].to_numpy(float), c + margin * (1 - c))
+        out[s] = bool(np.all(p > 0.01))
+    return pd.Series(out, name="flat_at_chance")
 
 
 def sampling_diagnostics(f: Fit) -> pd.DataFrame:
