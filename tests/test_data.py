@@ -140,7 +140,7 @@ def test_csv_errors_give_file_lines(tmp_path, tiny_frame):
     tiny_frame.loc[2, "score"] = -0.5
     p = tmp_path / "s.csv"
     tiny_frame.to_csv(p, index=False)
-    with pytest.raises(EmergenceDataError, match=r"row 2 \(line 4 of the file\)"):
+    with pytest.raises(EmergenceDataError, match=r"row 2 \(line 4 of s\.csv\)"):
         load_scores(p)
 
 

@@ -33,3 +33,11 @@ class SparseDataWarning(EmergenceWarning):
 
 class DroppedRowsWarning(EmergenceWarning):
     """Rows were removed from a score table (they are listed in ``ScoreTable.dropped``)."""
+
+
+class Interrupted(EmergenceError):
+    """A run was stopped (Ctrl-C) before it finished; nothing partial was kept as a result."""
+
+
+class LargeTableWarning(EmergenceWarning):
+    """A score table is so large that fitting it whole will be slow (select a subset)."""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,17 +13,89 @@ import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
 from ..config import Config, make_config
 from ..data import ScoreTable, load_scores
-from ..errors import EmergenceError, EmergenceWarning
+from ..errors import EmergenceError, EmergenceWarning, Interrupted
+
+#: Exit statuses: 0 success, 1 failed MCMC diagnostics, 2 bad input (data, options, paths),
+#: 3 an unexpected internal error (a bug: rerun with --debug and report the traceback),
+#: 130 interrupted (Ctrl-C; nothing was saved).
+EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 2, 3, 130
+INTERRUPTED_MESSAGE = "interrupted — nothing was saved."
+_DEBUG_ENV = "EMERGENCE_DEBUG"
+
+
+def debug_enabled() -> bool:
+    """Whether tracebacks are shown (``--debug`` anywhere on the command line, or
+    ``EMERGENCE_DEBUG=1``)."""
+    return os.environ.get(_DEBUG_ENV, "") not in ("", "0")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or "(no message)"
+    return text if len(text) <= 600 else text[:600] + " ..."
+
+
+class CatchAllGroup(TyperGroup):
+    """The command group: no Python traceback ever reaches the user.
+
+    The package's own errors (bad data, options, paths) and ``OSError`` become a one-line
+    ``error:`` and exit status 2; Ctrl-C (``KeyboardInterrupt`` or
+    :class:`~emergence.errors.Interrupted`) says that nothing was saved and exits 130; any
+    other exception is a one-line ``internal error`` naming its type, with a pointer to
+    ``--debug`` for the traceback, and exit status 3.
+    """
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort) as exc:
+            if isinstance(exc, typer.Abort) and isinstance(exc.__context__, KeyboardInterrupt):
+                _interrupted()
+            raise
+        except (KeyboardInterrupt, Interrupted) as exc:
+            if debug_enabled():
+                raise
+            _interrupted(exc)
+        except EmergenceError as exc:
+            if debug_enabled():
+                raise
+            fail(_one_line(exc))
+        except OSError as exc:  # unreadable input, unwritable output, full disk
+            if debug_enabled():
+                raise
+            fail(_one_line(exc) + " Check the path and its permissions.")
+        except Exception as exc:  # the boundary: nothing escapes as a traceback
+            if debug_enabled() or _is_usage_error(exc):
+                raise
+            fail(f"internal error ({type(exc).__name__}: {_one_line(exc)}). This is a bug; "
+                 "rerun the same command with --debug to see the traceback, and report it.",
+                 code=EXIT_INTERNAL, label="internal error")
+
+
+def _is_usage_error(exc: BaseException) -> bool:
+    from typer._click.exceptions import ClickException
+
+    return isinstance(exc, ClickException)
+
+
+def _interrupted(exc: BaseException | None = None) -> None:
+    detail = f" ({exc})" if isinstance(exc, Interrupted) and str(exc) else ""
+    err_console.print(f"[bold red]interrupted[/] — nothing was saved{detail}.", highlight=False)
+    raise typer.Exit(EXIT_INTERRUPTED)
+
 
 app = typer.Typer(
     name="emergence",
-    help="Bayesian analysis of emergent abilities in scaling data.",
+    help="Bayesian analysis of emergent abilities in scaling data. Exit status: 0 ok, 1 failed "
+         "MCMC diagnostics, 2 bad input, 3 internal error, 130 interrupted. Add --debug to any "
+         "command to see the traceback of an error.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=CatchAllGroup,
 )
 console = Console(stderr=False)
 if not console.is_terminal:
@@ -28,10 +103,33 @@ if not console.is_terminal:
 err_console = Console(stderr=True, width=None if Console(stderr=True).is_terminal else 200)
 
 
-def fail(message: str, code: int = 2) -> None:
-    """Print an error and exit with ``code``."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+def fail(message: str, code: int = EXIT_BAD_INPUT, label: str = "error") -> None:
+    """Print a one-line error and exit with ``code``."""
+    err_console.print(f"[bold red]{label}:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``emergence`` console script.
+
+    ``--debug`` anywhere before a ``--`` turns tracebacks on (it sets ``EMERGENCE_DEBUG=1``);
+    everything else goes to the typer app, whose :class:`CatchAllGroup` turns every exception
+    into a one-line message and an exit status. Exits with that status (``SystemExit``).
+
+    Examples
+    --------
+    >>> main(["--help"])  # doctest: +SKIP
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    cut = args.index("--") if "--" in args else len(args)
+    if "--debug" in args[:cut]:
+        args = [a for i, a in enumerate(args) if a != "--debug" or i >= cut]
+        os.environ[_DEBUG_ENV] = "1"
+    try:
+        app(args=args, prog_name="emergence")
+    except KeyboardInterrupt:  # raised outside a command (while importing, parsing)
+        err_console.print(f"[bold red]{INTERRUPTED_MESSAGE}[/]", highlight=False)
+        raise SystemExit(EXIT_INTERRUPTED) from None
 
 
 def show_warnings(caught: list[warnings.WarningMessage]) -> None:
@@ -54,7 +152,7 @@ def load_input(path: Path, scale: str, task: list[str] | None, metric: list[str]
         return load_scores(path, scale=scale, task=task or None, metric=metric or None,
                            family=family or None)
     except EmergenceError as exc:
-        fail(str(exc))
+        fail(_one_line(exc))
         raise  # unreachable
 
 
