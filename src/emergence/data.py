@@ -213,7 +213,18 @@ def _html_escape(s: str) -> str:
 # loading
 # --------------------------------------------------------------------------------------------
 def read_table(source: str | Path | pd.DataFrame) -> tuple[pd.DataFrame, str, bool]:
-    """Read CSV/TSV/parquet (or take a DataFrame); return ``(frame, source_name, is_file)``."""
+    """Read CSV/TSV/parquet (or take a DataFrame); return ``(frame, source_name, is_file)``.
+
+    Unreadable files (not UTF-8, binary, ragged rows, a repeated column name, a corrupt
+    parquet file) raise an :class:`~emergence.errors.EmergenceDataError` naming the file, the
+    line and the fix.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> read_table(pd.DataFrame({"task": ["t"]}))[1:]
+    ('DataFrame', False)
+    """
     if isinstance(source, pd.DataFrame):
         return source.copy(), "DataFrame", False
     path = Path(source)
@@ -225,30 +236,90 @@ def read_table(source: str | Path | pd.DataFrame) -> tuple[pd.DataFrame, str, bo
             "files is read with emergence.read_lm_eval)."
         )
     suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return _read_parquet(path), str(path), False
+    if suffix not in (".csv", ".tsv", ".txt", ""):
+        raise EmergenceDataError(
+            f"cannot read {path.name!r}: unknown extension {suffix!r}; use .csv, .tsv or "
+            ".parquet (from a spreadsheet: save as CSV UTF-8)."
+        )
+    _check_text_file(path)
+    sep = "\t" if suffix == ".tsv" else ","
     try:
-        if suffix in (".parquet", ".pq"):
-            try:
-                frame = pd.read_parquet(path)
-            except ImportError as exc:
-                raise EmergenceDataError(
-                    f"reading {path.name} needs pyarrow: pip install 'emergence-bayes[parquet]'."
-                ) from exc
-        elif suffix in (".csv", ".tsv", ".txt", ""):
-            sep = "\t" if suffix == ".tsv" else ","
-            frame = pd.read_csv(path, sep=sep, keep_default_na=True, na_values=[""],
-                                dtype={"setting": str, "subtask": str, "model": str, "task": str,
-                                       "family": str, "metric": str})
-        else:
-            raise EmergenceDataError(
-                f"cannot read {path.name!r}: unknown extension {suffix!r}; use .csv, .tsv or "
-                ".parquet."
-            )
+        frame = pd.read_csv(path, sep=sep, keep_default_na=True, na_values=[""],
+                            encoding="utf-8",
+                            dtype={"setting": str, "subtask": str, "model": str, "task": str,
+                                   "family": str, "metric": str})
     except pd.errors.EmptyDataError:
         raise EmergenceDataError(
             f"score file {str(path)!r} is empty; it needs a header row with at least the columns "
             f"{', '.join(REQUIRED)} and one of {', '.join(SCALE_COLUMNS)}, then data rows."
         ) from None
-    return frame, str(path), suffix != ".parquet"
+    except pd.errors.ParserError as exc:
+        raise EmergenceDataError(_parser_message(path, exc, sep)) from None
+    return frame, str(path), True
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path)
+    except ImportError as exc:
+        raise EmergenceDataError(
+            f"reading {path.name} needs pyarrow: pip install 'emergence-bayes[parquet]'."
+        ) from exc
+    except Exception as exc:  # pyarrow raises ArrowInvalid / OSError on a damaged file
+        raise EmergenceDataError(
+            f"{str(path)!r} is not a readable parquet file ({' '.join(str(exc).split())[:200]}); "
+            "it may be truncated or not parquet at all. Export it again, or save the table as "
+            "CSV."
+        ) from None
+
+
+def _check_text_file(path: Path) -> None:
+    """A CSV must be UTF-8 text with a header of distinct names; say where it is not."""
+    data = path.read_bytes()
+    head = data[:8192]
+    if b"\x00" in head or head.startswith((b"PK\x03\x04", b"PAR1", b"\x89HDF")):
+        kind = ("a zip/Excel file" if head.startswith(b"PK") else "a parquet file"
+                if head.startswith(b"PAR1") else "a binary file")
+        raise EmergenceDataError(
+            f"{str(path)!r} is {kind}, not CSV text. Save the table as CSV (UTF-8, comma-"
+            "separated), or give a parquet file a .parquet extension."
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise EmergenceDataError(
+            f"{str(path)!r} is not UTF-8 text: byte 0x{data[exc.start]:02x} on line {line} "
+            "cannot be decoded (the file is probably Latin-1 / Windows-1252). Save it as UTF-8 "
+            "(in a spreadsheet: CSV UTF-8), e.g. iconv -f latin1 -t utf-8."
+        ) from None
+    import csv
+
+    first = text.lstrip("\ufeff").splitlines()[:1]
+    if first:
+        sep = "\t" if path.suffix.lower() == ".tsv" else ","
+        names = [c.strip() for c in next(csv.reader(first, delimiter=sep))]
+        dup = sorted({c for c in names if names.count(c) > 1 and c})
+        if dup:
+            raise EmergenceDataError(
+                f"{str(path)!r}: the header (line 1) names column(s) {', '.join(map(repr, dup))} "
+                "more than once; rename or remove the repeated column so no value is ignored."
+            )
+
+
+def _parser_message(path: Path, exc: Exception, sep: str) -> str:
+    import re
+
+    m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+    if m:
+        want, line, got = m.groups()
+        return (f"{str(path)!r}: line {line} has {got} fields but the header has {want}. "
+                f"A name containing {sep!r} must be quoted (\"a, b\"); otherwise fix or remove "
+                "the extra cells on that line.")
+    return (f"{str(path)!r} cannot be parsed as CSV ({' '.join(str(exc).split())[:200]}). Check "
+            "its quoting and separators (comma-separated, names with commas in double quotes).")
 
 
 def load_scores(

@@ -14,6 +14,10 @@ import numpy as np
 from .results import Fit
 
 
+def _label(text: object) -> str:
+    """User text for a figure: ``$`` escaped so matplotlib never parses it as mathtext."""
+    return str(text).replace("$", r"\$")
+
 def _plt() -> Any:
     import matplotlib
 
@@ -83,7 +87,7 @@ def plot_curve(fit: Fit, series: int | str, *, ax: Any = None, n_grid: int = 120
             q = np.quantile(mu, [(1 - b) / 2, (1 + b) / 2], axis=0)
             ax.fill_between(10**grid, q[0], q[1], color=color, alpha=alpha, lw=0)
         ax.plot(10**grid, np.median(mu, axis=0), color=color, lw=1.6,
-                label=str(fam) if fam is not None else "posterior median")
+                label=_label(fam) if fam is not None else "posterior median")
         pts = rows if fam is None else rows[rows["family"] == fam]
         y = pts["y"].to_numpy()
         if pts["n_items"].notna().all() and len(pts):
@@ -96,8 +100,8 @@ def plot_curve(fit: Fit, series: int | str, *, ax: Any = None, n_grid: int = 120
         ax.axhline(float(s["chance"]), color="grey", ls=":", lw=0.8)
     ax.set_xscale("log")
     ax.set_xlabel(fit.table.scale)
-    ax.set_ylabel(str(s["metric"]))
-    title = f"{s['task']} ({s['family']})" if s["family"] != "(all)" else str(s["task"])
+    ax.set_ylabel(_label(s["metric"]))
+    title = _label(f"{s['task']} ({s['family']})" if s["family"] != "(all)" else s["task"])
     if show_sharp:
         w = np.median(fit.draws("width")[:, i])
         ps = float((fit.draws("width")[:, i] < fit.config.sharp_width).mean())
@@ -183,7 +187,7 @@ def plot_width(fit: Fit, *, ax: Any = None, max_series: int = 60) -> Any:
     ax.hlines(yy, summ["width_lo"], summ["width_hi"], color="C0")
     ax.plot(summ["width_median"], yy, "o", color="C0", ms=3)
     ax.axvline(fit.config.sharp_width, color="C3", ls="--", lw=1, label="sharpness cut")
-    ax.set_yticks(yy, labels, fontsize=6)
+    ax.set_yticks(yy, [_label(t) for t in labels], fontsize=6)
     ax.set_xscale("log")
     ax.set_xlabel("width (decades, 10 %-90 % of the rise)")
     ax.legend(fontsize=7, frameon=False)

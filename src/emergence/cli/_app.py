@@ -49,6 +49,10 @@ class CatchAllGroup(TyperGroup):
     """
 
     def invoke(self, ctx: Any) -> Any:
+        with _SigintFlag() as sigint:
+            return self._invoke_guarded(ctx, sigint)
+
+    def _invoke_guarded(self, ctx: Any, sigint: _SigintFlag) -> Any:
         try:
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort) as exc:
@@ -70,9 +74,43 @@ class CatchAllGroup(TyperGroup):
         except Exception as exc:  # the boundary: nothing escapes as a traceback
             if debug_enabled() or _is_usage_error(exc):
                 raise
+            if sigint.hit:  # a library turned Ctrl-C into another error (nutpie during tuning)
+                _interrupted()
             fail(f"internal error ({type(exc).__name__}: {_one_line(exc)}). This is a bug; "
                  "rerun the same command with --debug to see the traceback, and report it.",
                  code=EXIT_INTERNAL, label="internal error")
+
+
+class _SigintFlag:
+    """Record whether Ctrl-C was pressed while a command ran (the default handler still raises
+    ``KeyboardInterrupt``); installed from the main thread only."""
+
+    def __init__(self) -> None:
+        self.hit = False
+        self._old: Any = None
+
+    def __enter__(self) -> _SigintFlag:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.getsignal(signal.SIGINT)
+
+            def handler(signum: int, frame: Any) -> None:
+                self.hit = True
+                if callable(self._old):
+                    self._old(signum, frame)
+                else:
+                    raise KeyboardInterrupt
+
+            signal.signal(signal.SIGINT, handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
 
 
 def _is_usage_error(exc: BaseException) -> bool:
@@ -82,8 +120,10 @@ def _is_usage_error(exc: BaseException) -> bool:
 
 
 def _interrupted(exc: BaseException | None = None) -> None:
-    detail = f" ({exc})" if isinstance(exc, Interrupted) and str(exc) else ""
-    err_console.print(f"[bold red]interrupted[/] — nothing was saved{detail}.", highlight=False)
+    """Say what an interrupt kept: nothing, unless the :class:`Interrupted` message says more."""
+    text = str(exc).rstrip(".") if isinstance(exc, Interrupted) and str(exc) else ""
+    msg = f"interrupted — {text}." if text else INTERRUPTED_MESSAGE
+    err_console.print(f"[bold red]{msg}[/]", highlight=False, soft_wrap=True)
     raise typer.Exit(EXIT_INTERRUPTED)
 
 
