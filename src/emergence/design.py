@@ -88,6 +88,9 @@ class Truth:
             raise ConfigError(f"truth {spec!r} is not valid; use 'sharp:WIDTH' or 'smooth:WIDTH' "
                               "(decades), optionally '@X0' (log10 threshold), e.g. sharp:0.5@10.")
         kind, w, x = m.group(1), float(m.group(2)), m.group(3)
+        if not (np.isfinite(w) and w > 0):
+            raise ConfigError(f"truth {spec!r}: the width must be a positive number of decades, "
+                              "e.g. sharp:0.5 or smooth:3.")
         return getattr(cls, kind)(width=w, x0=float(x) if x else x0)
 
     @classmethod
@@ -496,6 +499,13 @@ def design(
         truth = Truth.parse(truth)
     elif isinstance(truth, Fit):
         truth = Truth.from_fit(truth, series, n_items)
+    if n_items is not None and (isinstance(n_items, bool) or int(n_items) != n_items
+                                or n_items < 1):
+        raise ConfigError(f"n_items={n_items!r} must be a whole number >= 1 (items per simulated "
+                          "evaluation), e.g. 1000.")
+    if not (np.isfinite(truth.width) and truth.width > 0 and np.isfinite(truth.x0)):
+        raise ConfigError(f"truth {truth.label!r}: width must be a positive number of decades and "
+                          "x0 a finite log10 scale.")
     if n_items is not None and truth.n_items != n_items:
         truth = Truth(**{**truth.__dict__, "n_items": n_items})
     defaults = {"draws": 1000, "tune": 500, "likelihood": "binomial", "seed": seed}

@@ -196,13 +196,44 @@ def load_input(path: Path, scale: str, task: list[str] | None, metric: list[str]
         raise  # unreachable
 
 
+def parse_models(models: str, first: str | None = None) -> list[str]:
+    """The comma-separated ``--models`` list, validated before any work (unknown names, and
+    ``first`` when the command needs that model first); errors exit with status 2."""
+    from ..compare import _check_models
+    from ..config import MODELS
+    from ..errors import ConfigError
+
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    if len(names) >= 2:
+        names = _check_models(names)
+    bad = [m for m in names if m not in MODELS]
+    if bad or not names:
+        raise ConfigError(f"--models {models!r}: unknown model(s) {', '.join(map(repr, bad))}; "
+                          f"valid models are {', '.join(MODELS)}.")
+    if first is not None and names[0] != first:
+        raise ConfigError(f"--models {models!r}: the first model must be {first!r}, e.g. "
+                          f"{first},powerlaw,loglinear.")
+    return names
+
+
 def build_config(config_file: Path | None, **options: Any) -> Config:
     """Config from an optional TOML file plus CLI flags (flags win)."""
+    import tomllib
+
     try:
         base = Config.from_toml(config_file) if config_file else None
         return make_config(base, **options)
+    except tomllib.TOMLDecodeError as exc:
+        fail(f"config file {str(config_file)!r} is not valid TOML ({exc}); fix that line (e.g. "
+             "draws = 2000, sampler = \"nutpie\") or leave out --config.")
+        raise
+    except UnicodeDecodeError:
+        fail(f"config file {str(config_file)!r} is not UTF-8 text; save it as UTF-8 TOML.")
+        raise
     except (EmergenceError, OSError) as exc:
-        fail(str(exc))
+        where = f"config file {str(config_file)!r}: " if config_file and isinstance(
+            exc, EmergenceError) else ""
+        fail(where + _one_line(exc))
         raise
 
 

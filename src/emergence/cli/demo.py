@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from .._io import atomic_write
+from .._io import atomic_write, write_csv
 from ._app import app, console, print_frame, show_warnings
 from .fit import SUMMARY_COLUMNS
 
@@ -39,7 +39,7 @@ def demo_command(
     print_frame(summ, f"sigmoid fit (seed {seed}; {result.timing.compile:.1f} s compile, "
                 f"{result.timing.sample:.1f} s sampling)", SUMMARY_COLUMNS)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write(out / "summary.csv", lambda p: summ.to_csv(p, index=False))
+    write_csv(summ, out / "summary.csv")
     result.save(out / "fit.nc")
     fig = plot_curves(result)
     atomic_write(out / "curves.png", lambda p: fig.savefig(p, dpi=80, format="png"))
