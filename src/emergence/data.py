@@ -252,8 +252,9 @@ def read_table(source: str | Path | pd.DataFrame) -> tuple[pd.DataFrame, str, bo
                                    "family": str, "metric": str})
     except pd.errors.EmptyDataError:
         raise EmergenceDataError(
-            f"score file {str(path)!r} is empty; it needs a header row with at least the columns "
-            f"{', '.join(REQUIRED)} and one of {', '.join(SCALE_COLUMNS)}, then data rows."
+            f"score file {str(path)!r} is empty. Write a header row with at least the columns "
+            f"{', '.join(REQUIRED)} and one of {', '.join(SCALE_COLUMNS)}, then one data row per "
+            "observation."
         ) from None
     except pd.errors.ParserError as exc:
         raise EmergenceDataError(_parser_message(path, exc, sep)) from None
@@ -484,8 +485,8 @@ def _where_function(raw: pd.DataFrame, source: str, is_file: bool) -> Callable[[
 def _check_not_empty(v: _Validation) -> None:
     if v.df.shape[0] == 0:
         raise EmergenceDataError(
-            f"score table {_source_label(v.source)} is empty (no data rows); it needs at least "
-            f"the columns {', '.join(REQUIRED)} and {v.scale!r}, and one row per observation."
+            f"score table {_source_label(v.source)} is empty (no data rows). Add one row per "
+            f"observation, with at least the columns {', '.join(REQUIRED)} and {v.scale!r}."
         )
 
 
@@ -577,7 +578,7 @@ def _normalise_text(v: _Validation) -> None:
         if blank.any():
             raise EmergenceDataError(
                 f"column {col!r} is empty in {v.rows(blank)}; every observation needs a {col} "
-                "name."
+                "name. Fill it in, or remove the row."
             )
     for col, default in (("family", DEFAULT_FAMILY), ("metric", "score")):
         if col not in df.columns or df[col].isna().all():
@@ -739,7 +740,8 @@ def _transform_unbounded(v: _Validation) -> None:
     other = unbounded & ~is_ppl
     if other.any():
         raise EmergenceDataError(
-            f"{v.rows(other, df['metric'])} hold an unbounded metric that is not a perplexity; "
+            f"column 'score_scale' is 'unbounded' in {v.rows(other, df['metric'])}, a metric "
+            "that is not a perplexity; "
             "transform it to a [0, 1] higher-is-better score first (e.g. 1 - normalised edit "
             "distance) and set score_scale to '0-1'."
         )
@@ -933,7 +935,8 @@ def infer_metric_kinds(df: pd.DataFrame, where: Any = None,
         rows = df.loc[bad, "row"].tolist() if "row" in df.columns else list(df.index[bad])
         raise EmergenceDataError(
             f"column 'metric_kind' must be 'discrete', 'continuous' or empty, but "
-            f"{_list_rows(rows, given[bad].tolist(), where)} are not."
+            f"{_list_rows(rows, given[bad].tolist(), where)} are not. Write one of those, or leave "
+            "the cell empty to have the kind inferred."
         )
     out = given.copy()
     overrides = {k.lower(): v for k, v in (overrides or {}).items()}
@@ -997,7 +1000,8 @@ def _parse_bool(df: pd.DataFrame, col: str, where: Any) -> pd.Series:
             out.append(truth[str(v).strip().lower()])
         else:
             raise EmergenceDataError(
-                f"column {col!r} must be True or False, but {where(int(r))} holds {v!r}."
+                f"column {col!r} must be True or False, but {where(int(r))} holds {v!r}. Write "
+                "True or False (or leave the cell empty for True)."
             )
     return pd.Series(out, index=df.index, dtype=bool)
 

@@ -289,7 +289,7 @@ def _read_sizes(sizes: dict[str, Any] | str | Path | pd.DataFrame | None) -> dic
     if "model" not in frame.columns or "params" not in frame.columns:
         raise EmergenceDataError(f"the sizes table {name} needs columns 'model' and 'params' (and "
                                  "optionally 'flops', 'tokens', 'family'); found "
-                                 f"{', '.join(map(repr, frame.columns))}.")
+                                 f"{', '.join(map(repr, frame.columns))}. Rename its columns.")
     out: dict[str, dict] = {}
     for i, r in enumerate(frame.to_dict("records")):
         rec: dict[str, Any] = {}

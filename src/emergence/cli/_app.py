@@ -88,6 +88,7 @@ class _SigintFlag:
     def __init__(self) -> None:
         self.hit = False
         self._old: Any = None
+        self._old_hook: Any = None
 
     def __enter__(self) -> _SigintFlag:
         import signal
@@ -104,13 +105,30 @@ class _SigintFlag:
                     raise KeyboardInterrupt
 
             signal.signal(signal.SIGINT, handler)
+            self._old_hook = sys.unraisablehook
+            sys.unraisablehook = self._unraisable
         return self
+
+    def _unraisable(self, info: Any) -> None:
+        """Ctrl-C landing in a C callback (numba's compiler) is swallowed by Python with a
+        printed traceback; print nothing and raise the signal again, so that it stops the
+        command in ordinary Python code."""
+        import signal
+        import threading
+
+        if isinstance(info.exc_value, KeyboardInterrupt):
+            # from another thread a moment later: raised inside this hook, it would be
+            # swallowed (and printed) again
+            threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT)).start()
+            return
+        self._old_hook(info)
 
     def __exit__(self, *exc: object) -> None:
         import signal
 
         if self._old is not None:
             signal.signal(signal.SIGINT, self._old)
+            sys.unraisablehook = self._old_hook
 
 
 def _is_usage_error(exc: BaseException) -> bool:
@@ -122,8 +140,10 @@ def _is_usage_error(exc: BaseException) -> bool:
 def _interrupted(exc: BaseException | None = None) -> None:
     """Say what an interrupt kept: nothing, unless the :class:`Interrupted` message says more."""
     text = str(exc).rstrip(".") if isinstance(exc, Interrupted) and str(exc) else ""
+    from rich.markup import escape
+
     msg = f"interrupted — {text}." if text else INTERRUPTED_MESSAGE
-    err_console.print(f"[bold red]{msg}[/]", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]{escape(msg)}[/]", highlight=False, soft_wrap=True)
     raise typer.Exit(EXIT_INTERRUPTED)
 
 
@@ -145,7 +165,9 @@ err_console = Console(stderr=True, width=None if Console(stderr=True).is_termina
 
 def fail(message: str, code: int = EXIT_BAD_INPUT, label: str = "error") -> None:
     """Print a one-line error and exit with ``code``."""
-    err_console.print(f"[bold red]{label}:[/] {message}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    err_console.print(f"[bold red]{label}:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -226,6 +248,9 @@ def build_config(config_file: Path | None, **options: Any) -> Config:
     except tomllib.TOMLDecodeError as exc:
         fail(f"config file {str(config_file)!r} is not valid TOML ({exc}); fix that line (e.g. "
              "draws = 2000, sampler = \"nutpie\") or leave out --config.")
+        raise
+    except FileNotFoundError:
+        fail(f"config file {str(config_file)!r} does not exist; check the path.")
         raise
     except UnicodeDecodeError:
         fail(f"config file {str(config_file)!r} is not UTF-8 text; save it as UTF-8 TOML.")
