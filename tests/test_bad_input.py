@@ -628,3 +628,79 @@ def test_check_output_paths_accepts_good_paths(tmp_path):
 
     check_output_paths(("--out", tmp_path / "new" / "deeper" / "f.nc", NETCDF),
                        ("--summary", tmp_path / "s.CSV", CSV), ("--report", None, REPORT))
+
+
+# ---- saved-file hygiene ---------------------------------------------------------------------------
+def test_atomic_write_cleans_its_temp_file_on_failure(tmp_path):
+    from emergence._io import atomic_write
+
+    target = tmp_path / "fit.nc"
+    target.write_text("old")
+
+    def crash(p: Path) -> None:
+        p.write_text("half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(target, crash)
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fit.nc"]
+
+
+def test_temp_file_of_a_killed_writer_is_cleaned_next_time(tmp_path):
+    import subprocess
+    import sys
+
+    from emergence._io import atomic_write_text
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    left = tmp_path / f".fit.nc.pid{dead}.abc123.tmp"  # what a SIGKILL mid-save leaves
+    left.write_text("partial")
+    alive = tmp_path / f".fit.nc.pid{os.getpid()}.zzz.tmp"  # a live writer's file is kept
+    alive.write_text("in progress")
+    atomic_write_text(tmp_path / "fit.nc", "new")
+    assert not left.exists() and alive.exists()
+    assert (tmp_path / "fit.nc").read_text() == "new"
+
+
+def test_csv_output_neutralises_formulas(tmp_path):
+    from emergence._io import write_csv
+
+    df = pd.DataFrame({"task": ['=HYPERLINK("http://x","click")', "+1", "-a", "@SUM(A1)",
+                                "plain", "\tTAB"], "p_sharp": [-0.5, 0.1, 0.2, 0.3, 0.4, 0.5]})
+    p = write_csv(df, tmp_path / "s.csv")
+    back = pd.read_csv(p)
+    assert back["task"].tolist() == ["'=HYPERLINK(\"http://x\",\"click\")", "'+1", "'-a",
+                                     "'@SUM(A1)", "plain", "'\tTAB"]
+    assert back["p_sharp"].tolist() == df["p_sharp"].tolist()  # numbers untouched
+
+
+def test_dollar_signs_in_names_do_not_break_figures():
+    """`$...$` in a task name crashed --plot and --report through matplotlib's mathtext."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from emergence.plots import _label
+
+    name = "cost_$x_{ (usd) $5"
+    fig, ax = plt.subplots()
+    ax.set_title(name)
+    with pytest.raises(ValueError):  # what the unescaped name does
+        fig.savefig(io.BytesIO(), format="png")
+    ax.set_title(_label(name))
+    fig.savefig(io.BytesIO(), format="png")
+    plt.close(fig)
+
+
+def test_large_table_warns_with_advice(monkeypatch):
+    import emergence.data as data
+    from emergence.errors import LargeTableWarning
+
+    monkeypatch.setattr(data, "LARGE_TABLE_ROWS", 3)
+    with pytest.warns(LargeTableWarning, match="4 rows in 1 curves.*Select"):
+        load_scores(_base_frame())

@@ -564,12 +564,13 @@ def _normalise_text(v: _Validation) -> None:
     for col in ("task", "model", "family", "metric", "setting", "subtask"):
         if col not in df.columns:
             continue
-        s = df[col].map(lambda x: x if pd.isna(x) else str(x))
-        stripped = s.map(lambda x: x if pd.isna(x) else x.strip())
+        s = df[col].astype(object)
+        s = s.where(s.isna(), s.astype(str))
+        stripped = s.str.strip()
         n = int(((s != stripped) & s.notna()).sum())
         if n:
             changed.append(f"{col} ({n} cell{'s' if n > 1 else ''})")
-        df[col] = stripped.map(lambda x: np.nan if isinstance(x, str) and x == "" else x)
+        df[col] = stripped.where(stripped != "", np.nan)
     if changed:
         v.notes.append("spaces around names were removed in column(s) " + ", ".join(changed)
                        + " (so 'gpt ' and 'gpt' are one name).")
@@ -945,25 +946,42 @@ def infer_metric_kinds(df: pd.DataFrame, where: Any = None,
             raise EmergenceDataError(
                 f"metric kind {v!r} for metric {k!r} is not valid; use 'discrete' or 'continuous'."
             )
-    for (_task, metric), g in df.groupby(["task", "metric"], sort=False):
-        idx = g.index[out.loc[g.index] == ""]
-        if not len(idx):
-            continue
-        m = str(metric).lower()
-        if m in overrides:
-            kind = overrides[m]
-        elif m in DISCRETE_METRICS:
-            kind = "discrete"
-        elif m in CONTINUOUS_METRICS or m.startswith(CONTINUOUS_METRICS):
-            kind = "continuous"
-        elif g["n_items"].notna().all():
-            n = g["n_items"].to_numpy(float)
-            frac = np.abs(g["y"].to_numpy(float) * n - np.round(g["y"].to_numpy(float) * n))
-            kind = "discrete" if np.mean(frac < 1e-3 * np.maximum(n, 1) + 1e-6) >= 0.9 else "continuous"
+    need = out == ""
+    if not need.any():
+        return out
+    pair = df["task"].astype(str) + "\x1f" + df["metric"].astype(str)
+    kinds: dict[str, str] = {}
+    unknown = []
+    for key in pair[need].unique():
+        kind = _metric_kind(key.split("\x1f", 1)[1].lower(), None, overrides)
+        if kind:
+            kinds[key] = kind
         else:
-            kind = "continuous"
-        out.loc[idx] = kind
-    return out
+            unknown.append(key)
+    if unknown:  # judged from the scores of every row of the (task, metric)
+        sub = df.loc[pair.isin(unknown)]
+        for key, g in sub.groupby(pair[sub.index], sort=False):
+            kinds[key] = _metric_kind(key.split("\x1f", 1)[1].lower(), g, overrides)
+    return out.where(~need, pair.map(kinds))
+
+
+def _metric_kind(m: str, g: pd.DataFrame | None, overrides: dict[str, str]) -> str:
+    """Kind of one (task, metric): override, known name, else from the scores' granularity
+    (``""`` when that is needed and ``g`` is None)."""
+    if m in overrides:
+        return overrides[m]
+    if m in DISCRETE_METRICS:
+        return "discrete"
+    if m in CONTINUOUS_METRICS or m.startswith(CONTINUOUS_METRICS):
+        return "continuous"
+    if g is None:
+        return ""
+    if g["n_items"].notna().all():
+        n = g["n_items"].to_numpy(float)
+        y = g["y"].to_numpy(float)
+        frac = np.abs(y * n - np.round(y * n))
+        return "discrete" if np.mean(frac < 1e-3 * np.maximum(n, 1) + 1e-6) >= 0.9 else "continuous"
+    return "continuous"
 
 
 def key_strings(df: pd.DataFrame, cols: Sequence[str]) -> pd.Series:

@@ -17,7 +17,7 @@ from typer.core import TyperGroup
 
 from ..config import Config, make_config
 from ..data import ScoreTable, load_scores
-from ..errors import EmergenceError, EmergenceWarning, Interrupted
+from ..errors import EmergenceError, EmergenceWarning, Interrupted, LargeTableWarning
 
 #: Exit statuses: 0 success, 1 failed MCMC diagnostics, 2 bad input (data, options, paths),
 #: 3 an unexpected internal error (a bug: rerun with --debug and report the traceback),
@@ -206,16 +206,25 @@ def load_input(path: Path, scale: str, task: list[str] | None, metric: list[str]
     """Load FILE (a score table, or lm-eval results: a folder or .json) with the CLI's
     selections; errors exit with a clear message."""
     try:
-        if path.is_dir() or path.suffix.lower() == ".json":
-            from ..readers import read_lm_eval
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            if path.is_dir() or path.suffix.lower() == ".json":
+                from ..readers import read_lm_eval
 
-            return read_lm_eval(path, sizes=sizes, scale=scale, task=task or None,
-                                metric=metric or None, family=family or None)
-        return load_scores(path, scale=scale, task=task or None, metric=metric or None,
-                           family=family or None)
+                table = read_lm_eval(path, sizes=sizes, scale=scale, task=task or None,
+                                     metric=metric or None, family=family or None)
+            else:
+                table = load_scores(path, scale=scale, task=task or None, metric=metric or None,
+                                    family=family or None)
     except EmergenceError as exc:
         fail(_one_line(exc))
         raise  # unreachable
+    for w in caught:  # a size warning is shown now, before a long fit; the rest as usual
+        if issubclass(w.category, LargeTableWarning):
+            err_console.print(f"[yellow]{w.category.__name__}:[/] {w.message}", highlight=False)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return table
 
 
 def parse_models(models: str, first: str | None = None) -> list[str]:
