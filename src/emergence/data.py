@@ -75,6 +75,8 @@ DUPLICATE_KEY = ("task", "metric", "family", "model", "shots", "setting", "seed"
 K_SCORE_TOLERANCE = 0.005
 #: Above this many rows a table is loaded with a LargeTableWarning (select before fitting).
 LARGE_TABLE_ROWS = 200_000
+#: A lone score above this (and <= 100) in a task of proportions is taken for a percent.
+PERCENT_SINGLE = 5.0
 DEFAULT_FAMILY = "default"
 SELECTORS = ("task", "metric", "family", "shots", "setting", "model")
 
@@ -771,7 +773,10 @@ def _check_score_bounds(v: _Validation) -> None:
         grp = df.loc[bounded].groupby(["task", "metric"], sort=False)["y"]
         n_over = grp.transform(lambda s: int((s > 1).sum()))
         size = grp.transform("size")
-        pct = ((n_over >= 2) | (n_over == size)) & (grp.transform("max") <= 100) & (
+        mx = grp.transform("max")
+        # several scores above 1, or one far above it, look like percent; a lone 1.5 among
+        # proportions looks like a typo
+        pct = ((n_over >= 2) | (n_over == size) | (mx > PERCENT_SINGLE)) & (mx <= 100) & (
             grp.transform("min") >= 0)
         if bool(pct.reindex(df.index[over]).all()):
             raise EmergenceDataError(
