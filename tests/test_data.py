@@ -275,6 +275,6 @@ def test_names_are_stripped_with_a_note_and_empty_families_rejected(tiny_frame):
 
 
 def test_repeated_index_does_not_matter(tiny_frame):
-    doubled = pd.concat([tiny_frame, tiny_frame.assign(family="f2")])  # index 0..7 twice
+    doubled = pd.concat([tiny_frame.assign(family="f1"), tiny_frame.assign(family="f2")])
     t = load_scores(doubled)
     assert len(t) == 16 and len(t.dropped) == 0 and len(t.series()) == 4
