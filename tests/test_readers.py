@@ -93,9 +93,10 @@ def test_size_from_name_and_registry():
 def test_from_wide():
     wide = pd.DataFrame({"model": ["a-1b", "a-7b", "a-70b"], "size": [1e9, 7e9, 7e10],
                          "mmlu": [25.0, 40.0, 68.0], "gsm8k": [2.0, np.nan, 55.0]})
-    with pytest.warns(em.DroppedRowsWarning, match="1 empty leaderboard cell"):
+    with pytest.warns(em.DroppedRowsWarning, match="1 row.*empty leaderboard cell"):
         t = from_wide(wide, params="size", percent=True, chance={"mmlu": 0.25})
     assert len(t) == 5
+    assert t.dropped[["model", "task"]].values.tolist() == [["a-7b", "gsm8k"]]
     assert t.data.loc[t.data["task"] == "mmlu", "y"].tolist() == [0.25, 0.40, 0.68]
     with pytest.raises(EmergenceDataError, match="column 'params' not in the wide table"):
         from_wide(wide)

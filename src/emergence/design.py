@@ -446,6 +446,33 @@ def _load_replicates(out_dir: Path, n_grids: int, replicates: int
     return done
 
 
+def _resolve_truth(truth: Truth | str | Any, series: int | str, n_items: int | None) -> Truth:
+    """A :class:`Truth` from a spec, a Truth or a Fit, checked, with ``n_items`` applied."""
+    from .results import Fit
+
+    if isinstance(truth, str):
+        truth = Truth.parse(truth)
+    elif isinstance(truth, Fit):
+        truth = Truth.from_fit(truth, series, n_items)
+    if n_items is not None and (isinstance(n_items, bool) or int(n_items) != n_items
+                                or n_items < 1):
+        raise ConfigError(f"n_items={n_items!r} must be a whole number >= 1 (items per simulated "
+                          "evaluation), e.g. 1000.")
+    if not (np.isfinite(truth.width) and truth.width > 0 and np.isfinite(truth.x0)):
+        raise ConfigError(f"truth {truth.label!r}: width must be a positive number of decades and "
+                          "x0 a finite log10 scale.")
+    if n_items is not None and truth.n_items != n_items:
+        truth = Truth(**{**truth.__dict__, "n_items": n_items})
+    return truth
+
+
+def _study_interrupted(n_done: int, out_dir: Path | None) -> Interrupted:
+    kept = (f"the {n_done} finished replicate(s) are kept in {str(out_dir)!r}; rerun the same "
+            "command to resume" if out_dir is not None else
+            "no --study-dir was given, so no replicate was kept")
+    return Interrupted(f"design study stopped; {kept}")
+
+
 def design(
     truth: Truth | str | Any,
     grids: Sequence[str | Sequence[float]],
@@ -493,21 +520,7 @@ def design(
     -------
     DesignResult
     """
-    from .results import Fit
-
-    if isinstance(truth, str):
-        truth = Truth.parse(truth)
-    elif isinstance(truth, Fit):
-        truth = Truth.from_fit(truth, series, n_items)
-    if n_items is not None and (isinstance(n_items, bool) or int(n_items) != n_items
-                                or n_items < 1):
-        raise ConfigError(f"n_items={n_items!r} must be a whole number >= 1 (items per simulated "
-                          "evaluation), e.g. 1000.")
-    if not (np.isfinite(truth.width) and truth.width > 0 and np.isfinite(truth.x0)):
-        raise ConfigError(f"truth {truth.label!r}: width must be a positive number of decades and "
-                          "x0 a finite log10 scale.")
-    if n_items is not None and truth.n_items != n_items:
-        truth = Truth(**{**truth.__dict__, "n_items": n_items})
+    truth = _resolve_truth(truth, series, n_items)
     defaults = {"draws": 1000, "tune": 500, "likelihood": "binomial", "seed": seed}
     base = config.as_dict() if isinstance(config, Config) else dict(config or {})
     cfg = make_config({**defaults, **base}, **options)
@@ -515,10 +528,9 @@ def design(
     if replicates < 1:
         raise ConfigError(f"replicates={replicates} must be >= 1.")
     out_dir = Path(study_dir) / "replicates" if study_dir else None
-    done: dict[tuple[int, int], dict[str, Any]] = {}
-    if out_dir is not None:
+    if out_dir is not None:  # a study folder belongs to one study (its fingerprint)
         _open_study(Path(study_dir), study_fingerprint(truth, grid_arrays, seed, cfg))
-        done = _load_replicates(out_dir, len(grid_arrays), replicates)
+    done = _load_replicates(out_dir, len(grid_arrays), replicates) if out_dir else {}
     cfg_dict = cfg.as_dict()
     tasks = [{"config": cfg_dict, "truth": truth, "grid": grid.tolist(), "g": g, "r": r,
               "seed": seed, "cores": 1}
@@ -538,10 +550,7 @@ def design(
         try:
             _executor_map(tasks, scheduler, n_workers, on_done, progress)
         except KeyboardInterrupt:
-            kept = (f"the {len(results) } finished replicate(s) are kept in {str(out_dir)!r}; "
-                    "rerun the same command to resume" if out_dir is not None else
-                    "no --study-dir was given, so no replicate was kept")
-            raise Interrupted(f"design study stopped; {kept}") from None
+            raise _study_interrupted(len(results), out_dir) from None
     recs = pd.DataFrame([results[k] for k in sorted(results)])
     return DesignResult(records=recs, truth=truth, grids=grid_arrays, config=cfg,
                         study_dir=Path(study_dir) if study_dir else None)

@@ -313,6 +313,53 @@ def _read_sizes(sizes: dict[str, Any] | str | Path | pd.DataFrame | None) -> dic
     return out
 
 
+def _resolve_sizes(df: pd.DataFrame, user: dict[str, dict]) -> pd.DataFrame:
+    """Params, tokens, FLOPs and family of each row: the user's sizes, then the registry, then
+    the size written in the model name; a model with none is an error listing them all."""
+    params, tokens, flops, fams, src = [], [], [], [], []
+    missing = []
+    for model, step in zip(df["model"], df["step"], strict=True):
+        u = user.get(model)
+        hit = lookup(model)
+        if u is not None:
+            p = float(u["params"])
+            t = float(u["tokens"]) if "tokens" in u else np.nan
+            fl = float(u["flops"]) if "flops" in u else (6 * p * t if t == t else np.nan)
+            fam = u.get("family") or (hit[0].name if hit else "default")
+            s = "user"
+        elif hit is not None:
+            fam_obj, tag = hit
+            p = fam_obj.sizes[tag]
+            t = fam_obj.tokens_for(tag)
+            if fam_obj.name.startswith("Pythia") and step == step and step is not None:
+                t = step * PYTHIA_TOKENS_PER_STEP
+            t = float(t) if t is not None else np.nan
+            fl = 6 * p * t if t == t else np.nan
+            fam, s = fam_obj.name, f"registry:{fam_obj.name}"
+        else:
+            p = size_from_name(model)
+            t = fl = np.nan
+            fam, s = "default", "name"
+            if p is None:
+                missing.append(model)
+                p = np.nan
+        params.append(p)
+        tokens.append(t)
+        flops.append(fl)
+        fams.append(fam)
+        src.append(s)
+    if missing:
+        names = sorted(set(missing))
+        raise EmergenceDataError(
+            f"no size known for {len(names)} model(s): {', '.join(names[:10])}"
+            f"{' ...' if len(names) > 10 else ''}. Pass sizes={{'model': params, ...}} or a CSV "
+            "with columns model,params[,flops] (CLI: --sizes sizes.csv)."
+        )
+    df["params"], df["tokens"], df["flops"] = params, tokens, flops
+    df["family"], df["scale_source"] = fams, src
+    return df
+
+
 def read_lm_eval(
     paths: str | Path | Sequence[str | Path],
     sizes: dict[str, Any] | str | Path | pd.DataFrame | None = None,
@@ -366,53 +413,21 @@ def read_lm_eval(
             f"no scores found in {len(files)} lm-eval file(s) ({', '.join(f.name for f in files[:5])}"
             f"): {why}. Check that they are lm-evaluation-harness results files.")
     df = _fill_n_items(df)
-    user = _read_sizes(sizes)
-    params, tokens, flops, fams, src = [], [], [], [], []
-    missing = []
-    for model, step in zip(df["model"], df["step"], strict=True):
-        u = user.get(model)
-        hit = lookup(model)
-        if u is not None:
-            p = float(u["params"])
-            t = float(u["tokens"]) if "tokens" in u else np.nan
-            fl = float(u["flops"]) if "flops" in u else (6 * p * t if t == t else np.nan)
-            fam = u.get("family") or (hit[0].name if hit else "default")
-            s = "user"
-        elif hit is not None:
-            fam_obj, tag = hit
-            p = fam_obj.sizes[tag]
-            t = fam_obj.tokens_for(tag)
-            if fam_obj.name.startswith("Pythia") and step == step and step is not None:
-                t = step * PYTHIA_TOKENS_PER_STEP
-            t = float(t) if t is not None else np.nan
-            fl = 6 * p * t if t == t else np.nan
-            fam, s = fam_obj.name, f"registry:{fam_obj.name}"
-        else:
-            p = size_from_name(model)
-            t = fl = np.nan
-            fam, s = "default", "name"
-            if p is None:
-                missing.append(model)
-                p = np.nan
-        params.append(p)
-        tokens.append(t)
-        flops.append(fl)
-        fams.append(fam)
-        src.append(s)
-    if missing:
-        names = sorted(set(missing))
-        raise EmergenceDataError(
-            f"no size known for {len(names)} model(s): {', '.join(names[:10])}"
-            f"{' ...' if len(names) > 10 else ''}. Pass sizes={{'model': params, ...}} or a CSV "
-            "with columns model,params[,flops] (CLI: --sizes sizes.csv)."
-        )
-    df["params"], df["tokens"], df["flops"] = params, tokens, flops
-    df["family"], df["scale_source"] = fams, src
+    df = _resolve_sizes(df, _read_sizes(sizes))
     if aggregate_groups:
         df = _aggregate_groups(df)
     source = ", ".join(str(Path(p)) for p in ([paths] if isinstance(paths, str | Path) else paths))
     return validate(df, scale=scale, source=source, warn=warn, selection=select or None,
                     dropped=dropped)
+
+
+def _split_blank_cells(long: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Leaderboards have holes: an empty cell is not an observation. It is listed in the
+    table's ``dropped`` (with a DroppedRowsWarning), never removed silently."""
+    blank = long["score"].isna()
+    d = long.loc[blank].copy()
+    d["reason"] = "empty leaderboard cell (no score for this model and benchmark)"
+    return long.loc[~blank], d.reset_index(drop=True)
 
 
 def from_wide(
@@ -476,17 +491,6 @@ def from_wide(
         long["chance"] = long["task"].map(chance)
     if n_items:
         long["n_items"] = long["task"].map(n_items)
-    blank = long["score"].isna()
-    if blank.any():
-        # leaderboards have holes: a missing cell is not an observation (reported, not silent)
-        dropped = long.loc[blank, ["model", "task"]].astype(str).agg("/".join, axis=1).tolist()
-        long = long.loc[~blank]
-        import warnings
-
-        from .errors import DroppedRowsWarning
-
-        if warn:
-            warnings.warn(f"{len(dropped)} empty leaderboard cell(s) skipped: "
-                          f"{', '.join(dropped[:8])}{' ...' if len(dropped) > 8 else ''}.",
-                          DroppedRowsWarning, stacklevel=2)
-    return validate(long.reset_index(drop=True), scale=scale, source="wide table", warn=warn)
+    long, blank = _split_blank_cells(long)
+    return validate(long.reset_index(drop=True), scale=scale, source="wide table", warn=warn,
+                    dropped=blank)
