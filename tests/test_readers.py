@@ -174,3 +174,15 @@ def test_lm_eval_errors_name_the_file(tmp_path):
         "results": {"piqa": {"acc": 61.2}}, "config": {"model_args": "pretrained=facebook/opt-1.3b"}}))
     with pytest.raises(EmergenceDataError, match=r"row 0 \(from results_opt.json\).*0-100"):
         read_lm_eval(tmp_path)
+
+
+def test_malformed_task_entry_is_listed_not_skipped(tmp_path):
+    for i, m in enumerate(("pythia-160m", "pythia-410m", "pythia-1b")):
+        (tmp_path / f"r{i}.json").write_text(json.dumps({
+            "results": {"piqa": {"acc": 0.6 + i / 10}, "arc_easy": [0.5]},
+            "config": {"model_args": f"pretrained=EleutherAI/{m}"}}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t = read_lm_eval(tmp_path)
+    assert len(t) == 3 and list(t.dropped["task"]) == ["arc_easy"] * 3
+    assert t.dropped["reason"].str.contains("not a mapping").all()

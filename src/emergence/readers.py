@@ -154,7 +154,13 @@ def _rows_from_doc(doc: dict[str, Any], path: Path) -> list[dict[str, Any]]:
     new_layout = any("," in k for r in results.values() if isinstance(r, dict) for k in r)
     rows = []
     for task, metrics in results.items():
-        if task.startswith(SKIP_PREFIXES) or not isinstance(metrics, dict):
+        if task.startswith(SKIP_PREFIXES):
+            continue
+        if not isinstance(metrics, dict):  # listed in dropped, not skipped silently
+            rows.append({"task": str(task), "subtask": "", "model": model, "step": step,
+                         "metric": "", "score": np.nan, "file": path.name,
+                         "reason": f"results entry of type {type(metrics).__name__}, not a "
+                                   "mapping of metrics"})
             continue
         tname, sub = _split_task(task, groups)
         shots = nshot.get(task, cfg.get("num_fewshot"))
