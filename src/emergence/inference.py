@@ -126,10 +126,12 @@ def require_complete(tree: Any, draws: int, chains: int) -> None:
     >>> import numpy as np, arviz as az
     >>> tree = az.from_dict({"posterior": {"mu": np.zeros((2, 10))}})
     >>> require_complete(tree, draws=10, chains=2)
-    >>> require_complete(tree, draws=100, chains=2)
-    Traceback (most recent call last):
-    ...
-    emergence.errors.Interrupted: sampling stopped after 20 of 200 draws ...
+    >>> from emergence.errors import Interrupted
+    >>> try:
+    ...     require_complete(tree, draws=100, chains=2)
+    ... except Interrupted as exc:
+    ...     print(exc)
+    sampling stopped after 20 of 200 draws (2 chains); ...
     """
     from .errors import Interrupted
 
