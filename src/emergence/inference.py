@@ -139,7 +139,8 @@ def require_complete(tree: Any, draws: int, chains: int) -> None:
     post = tree["posterior"] if "posterior" in getattr(tree, "children", {}) else None
     got = 0
     if post is not None and post.data_vars:
-        names = [v for v in post.data_vars if post[v].dtype.kind == "f"] or list(post.data_vars)
+        names = [v for v in post.data_vars if post[v].dtype.kind == "f" and post[v].size] or list(
+            post.data_vars)  # a float variable with values (an empty one is all-NaN vacuously)
         vals = np.asarray(post[names[0]].values)
         flat = vals.reshape(vals.shape[0], vals.shape[1], -1) if vals.ndim >= 2 else vals[None]
         got = int((~np.isnan(flat).all(axis=2)).sum()) if vals.dtype.kind == "f" else flat.shape[
