@@ -68,7 +68,7 @@ def test_fit_cli_bad_input_message(tmp_path):
     p.write_text("task,model,params,score\nt,m1,1e9,0.5\nt,m2,1e10,55\n")
     res = runner.invoke(app, ["fit", str(p)])
     assert res.exit_code == 2
-    assert "0-100 (percent) scale in row 1 (line 3 of the file)" in res.output
+    assert "0-100 (percent) scale in row 1 (line 3 of bad.csv)" in res.output
     res = runner.invoke(app, ["fit", str(tmp_path / "missing.csv")])
     assert res.exit_code == 2 and "does not exist" in res.output
     res = runner.invoke(app, ["fit", str(p), "--sampler", "stan"])

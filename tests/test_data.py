@@ -31,7 +31,7 @@ def test_valid_table_roundtrip(tiny_frame):
 def test_empty_file(tmp_path):
     p = tmp_path / "empty.csv"
     p.write_text("")
-    with pytest.raises(EmergenceDataError, match="is empty; it needs a header row"):
+    with pytest.raises(EmergenceDataError, match="is empty. Write a header row"):
         load_scores(p)
     p.write_text("task,model,params,score\n")
     with pytest.raises(EmergenceDataError, match="no data rows"):
@@ -140,7 +140,7 @@ def test_csv_errors_give_file_lines(tmp_path, tiny_frame):
     tiny_frame.loc[2, "score"] = -0.5
     p = tmp_path / "s.csv"
     tiny_frame.to_csv(p, index=False)
-    with pytest.raises(EmergenceDataError, match=r"row 2 \(line 4 of the file\)"):
+    with pytest.raises(EmergenceDataError, match=r"row 2 \(line 4 of s\.csv\)"):
         load_scores(p)
 
 
@@ -229,3 +229,52 @@ def test_metric_kind_inference_and_override(tiny_frame):
     assert set(load_scores(forced).data["metric_kind"]) == {"discrete"}
     with pytest.raises(EmergenceDataError, match="'metric_kind' must be 'discrete', 'continuous'.*row 0"):
         load_scores(odd.assign(metric_kind="fuzzy"))
+
+
+def test_single_score_above_one_is_a_typo_not_a_percent_scale(tiny_frame):
+    tiny_frame.loc[2, "score"] = 1.5
+    with pytest.raises(EmergenceDataError, match=r"row 2 \(value 1.5\).*looks like a typo") as e:
+        load_scores(tiny_frame)
+    assert "0-100" not in str(e.value)
+
+
+def test_validation_is_a_list_of_named_checks():
+    from emergence.data import CHECKS
+
+    names = [n for n, _ in CHECKS]
+    assert len(names) == len(set(names)) >= 15
+    assert names.index("numeric_columns") < names.index("scale") < names.index("duplicates")
+    assert all(callable(f) for _, f in CHECKS)
+
+
+def test_k_and_score_are_cross_checked(tiny_frame):
+    tiny_frame["k"] = (tiny_frame["score"] * 100).round()
+    assert load_scores(tiny_frame).data["k"].tolist()[:4] == [10, 30, 50, 70]
+    tiny_frame.loc[3, "k"] = 20  # score 0.7 but 20 of 100 correct
+    with pytest.raises(EmergenceDataError, match=r"'k' and 'score' disagree in row 3"):
+        load_scores(tiny_frame)
+
+
+@pytest.mark.parametrize("col,value", [("shots", 1.5), ("k", 30.5), ("n_items", 99.5),
+                                       ("seed", 0.5)])
+def test_fractional_counts_are_rejected_not_truncated(tiny_frame, col, value):
+    tiny_frame[col] = 30.0 if col == "k" else 1.0 if col != "n_items" else 100.0
+    tiny_frame.loc[5, col] = value
+    with pytest.raises(EmergenceDataError, match=rf"'{col}'.*whole number.*row 5"):
+        load_scores(tiny_frame)
+
+
+def test_names_are_stripped_with_a_note_and_empty_families_rejected(tiny_frame):
+    tiny_frame["family"] = ["opt ", "opt"] * 4
+    t = load_scores(tiny_frame)
+    assert set(t.data["family"]) == {"opt"}
+    assert any("family (4 cells)" in n for n in t.notes)
+    tiny_frame.loc[1, "family"] = None
+    with pytest.raises(EmergenceDataError, match=r"'family' is empty in row 1 while other rows"):
+        load_scores(tiny_frame)
+
+
+def test_repeated_index_does_not_matter(tiny_frame):
+    doubled = pd.concat([tiny_frame.assign(family="f1"), tiny_frame.assign(family="f2")])
+    t = load_scores(doubled)
+    assert len(t) == 16 and len(t.dropped) == 0 and len(t.series()) == 4

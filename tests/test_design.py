@@ -104,3 +104,85 @@ def test_recommend_and_subsample():
     assert set(sub["variant"]) >= {"drop 10^8.00", "every other scale"}
     assert len(sub) == len(x) + 1
     assert (sub.loc[sub["variant"] == "every other scale", "n_scales"] == 3).all()
+
+
+# ---- study folders are keyed by a fingerprint (defect 1 of issue 16) ----------------------------
+def test_study_dir_fingerprint_replicates_and_corrupt_files(tmp_path):
+    """A study folder is reused only by the same study: another truth, seed or n_items is an
+    error suggesting a new folder (it used to reuse the sharp replicates under a smooth label);
+    `replicates` is respected (10 asked of a 30-replicate folder gives 10); a truncated
+    replicate file is redone (it used to block every resume with a JSONDecodeError)."""
+    import warnings
+
+    from emergence.errors import EmergenceWarning
+
+    d = tmp_path / "s"
+    grid = ["1e8..1e12:5"]
+    first = design(Truth.sharp(0.5), grid, replicates=3, seed=1, study_dir=d, workers=1)
+    meta = json.loads((d / "study.json").read_text())
+    assert meta["spec"]["truth"]["label"] == "sharp:0.5" and len(meta["fingerprint"]) == 64
+    for kwargs, what in (({"truth": Truth.smooth(3)}, "truth"), ({"seed": 2}, "seed"),
+                         ({"n_items": 50}, "n_items"), ({"grid": ["1e8..1e12:6"]}, "grids"),
+                         ({"draws": 400}, "config")):
+        args = {"truth": Truth.sharp(0.5), "grid": grid, "seed": 1, **kwargs}
+        with pytest.raises(ConfigError, match=rf"another study .*differs in: {what}.*new folder"):
+            design(args.pop("truth"), args.pop("grid"), replicates=3, study_dir=d, workers=1,
+                   **args)
+    stamps = {f.name: f.stat().st_mtime_ns for f in (d / "replicates").glob("*.json")}
+    fewer = design(Truth.sharp(0.5), grid, replicates=2, seed=1, study_dir=d, workers=1)
+    assert len(fewer.records) == 2 and fewer.summary()["replicates"].iat[0] == 2
+    np.testing.assert_allclose(fewer.records["width_interval"],
+                               first.records["width_interval"][:2])
+    # a truncated replicate file is removed and redone, with the same numbers
+    bad = d / "replicates" / "g0_r1.json"
+    bad.write_text(bad.read_text()[:40])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        again = design(Truth.sharp(0.5), grid, replicates=3, seed=1, study_dir=d, workers=1)
+    assert any(issubclass(w.category, EmergenceWarning) and "redone" in str(w.message)
+               for w in caught)
+    np.testing.assert_allclose(again.records["width_interval"], first.records["width_interval"])
+    assert {f.name: f.stat().st_mtime_ns for f in (d / "replicates").glob("*.json")
+            if f.name != bad.name} == {k: v for k, v in stamps.items() if k != bad.name}
+
+
+def test_workers_die_with_their_parent(tmp_path):
+    """A SIGKILL of the main process leaves no orphan worker (each held ~470 MB)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    psutil = pytest.importorskip("psutil")
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import sys, time\n"
+        "from emergence.design import process_pool\n"
+        "if __name__ == '__main__':\n"
+        "    ex = process_pool(2)\n"
+        "    futs = [ex.submit(time.sleep, 120) for _ in range(2)]\n"
+        "    while len(ex._processes) < 2: time.sleep(0.1)\n"
+        "    print(' '.join(str(p) for p in ex._processes), flush=True)\n"
+        "    time.sleep(120)\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                              env=env)
+    try:
+        pids = [int(p) for p in parent.stdout.readline().split()]
+        assert len(pids) == 2
+        time.sleep(2)  # workers are up and sleeping
+        assert all(psutil.pid_exists(p) for p in pids)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=10)
+        deadline = time.time() + 15
+        while time.time() < deadline and any(
+                psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+                for p in pids):
+            time.sleep(0.2)
+        alive = [p for p in pids if psutil.pid_exists(p)
+                 and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+        assert not alive, f"orphan workers still running: {alive}"
+    finally:
+        if parent.poll() is None:
+            parent.kill()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -92,9 +93,10 @@ def test_size_from_name_and_registry():
 def test_from_wide():
     wide = pd.DataFrame({"model": ["a-1b", "a-7b", "a-70b"], "size": [1e9, 7e9, 7e10],
                          "mmlu": [25.0, 40.0, 68.0], "gsm8k": [2.0, np.nan, 55.0]})
-    with pytest.warns(em.DroppedRowsWarning, match="1 empty leaderboard cell"):
+    with pytest.warns(em.DroppedRowsWarning, match="1 row.*empty leaderboard cell"):
         t = from_wide(wide, params="size", percent=True, chance={"mmlu": 0.25})
     assert len(t) == 5
+    assert t.dropped[["model", "task"]].values.tolist() == [["a-7b", "gsm8k"]]
     assert t.data.loc[t.data["task"] == "mmlu", "y"].tolist() == [0.25, 0.40, 0.68]
     with pytest.raises(EmergenceDataError, match="column 'params' not in the wide table"):
         from_wide(wide)
@@ -132,3 +134,55 @@ def test_score_table_repr_html_escapes_user_strings():
     assert "<table" in html
     assert "<b>x</b>" not in html
     assert "&lt;b&gt;x&lt;/b&gt;" in html
+
+
+def test_sizes_written_with_units(tmp_path):
+    from emergence.readers import parse_size
+
+    assert parse_size("7B") == 7e9 and parse_size("1.3b") == 1.3e9
+    assert parse_size("350M") == 3.5e8 and parse_size(" 2.7e9 ") == 2.7e9
+    assert parse_size("seven") is None and parse_size("-7B") is None
+    p = tmp_path / "r.json"
+    p.write_text(json.dumps({"results": {"piqa": {"acc": 0.6}},
+                             "config": {"model_args": "pretrained=acme/acme-x"}}))
+    sizes = tmp_path / "sizes.csv"
+    sizes.write_text("model,params\nacme-x,7B\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t = read_lm_eval(p, sizes=sizes)
+    assert t.data["params"].tolist() == [7e9]
+    sizes.write_text("model,params\nacme-x,big\n")
+    with pytest.raises(EmergenceDataError, match=r"row 0 \(line 2\), column 'params'.*'big'"):
+        read_lm_eval(p, sizes=sizes)
+
+
+def test_metric_as_text_is_parsed_or_listed_in_dropped(tmp_path):
+    for i, m in enumerate(("pythia-160m", "pythia-410m", "pythia-1b")):
+        (tmp_path / f"r{i}.json").write_text(json.dumps({
+            "results": {"piqa": {"acc": "0.851", "acc_norm": "N/A", "f1": None}},
+            "config": {"model_args": f"pretrained=EleutherAI/{m}"}}))
+    with pytest.warns(Warning, match="3 row"):
+        t = read_lm_eval(tmp_path)
+    assert t.data["score"].tolist() == [0.851] * 3 and set(t.data["metric"]) == {"acc"}
+    assert len(t.dropped) == 6
+    assert sorted(set(t.dropped["reason"])) == ["metric value 'N/A' is text, not a number",
+                                                "metric value None is not a number"]
+
+
+def test_lm_eval_errors_name_the_file(tmp_path):
+    (tmp_path / "results_opt.json").write_text(json.dumps({
+        "results": {"piqa": {"acc": 61.2}}, "config": {"model_args": "pretrained=facebook/opt-1.3b"}}))
+    with pytest.raises(EmergenceDataError, match=r"row 0 \(from results_opt.json\).*0-100"):
+        read_lm_eval(tmp_path)
+
+
+def test_malformed_task_entry_is_listed_not_skipped(tmp_path):
+    for i, m in enumerate(("pythia-160m", "pythia-410m", "pythia-1b")):
+        (tmp_path / f"r{i}.json").write_text(json.dumps({
+            "results": {"piqa": {"acc": 0.6 + i / 10}, "arc_easy": [0.5]},
+            "config": {"model_args": f"pretrained=EleutherAI/{m}"}}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t = read_lm_eval(tmp_path)
+    assert len(t) == 3 and list(t.dropped["task"]) == ["arc_easy"] * 3
+    assert t.dropped["reason"].str.contains("not a mapping").all()

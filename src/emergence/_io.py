@@ -1,11 +1,15 @@
-"""Small I/O helpers: atomic writes and DataFrame <-> xarray round trips (no pickle)."""
+"""Small I/O helpers: atomic writes, output-path checks, CSV neutralisation and DataFrame <->
+xarray round trips (no pickle)."""
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import re
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +27,64 @@ def _read_umask() -> int:
 
 
 _UMASK = _read_umask()
+#: Age after which a temporary file of an unknown writer (no pid in its name) counts as stale.
+STALE_TMP_SECONDS = 3600.0
+_TMP_PID = re.compile(r"\.pid(\d+)\.")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def clean_stale_tmp(path: str | Path) -> list[Path]:
+    """Remove temporary files left beside ``path`` by a writer that was killed (SIGKILL).
+
+    :func:`atomic_write` names its temporary file ``.NAME.pidPID.XXXX.tmp``; one whose process
+    is gone is removed (a file without a pid, from an older version, once it is an hour old).
+    Returns the removed paths.
+    """
+    path = Path(path)
+    removed = []
+    for name in glob.glob(glob.escape(str(path.parent / f".{path.name}.")) + "*.tmp"):
+        tmp = Path(name)
+        m = _TMP_PID.search(tmp.name[len(path.name) + 1:])
+        try:
+            stale = (not _pid_alive(int(m.group(1))) if m else
+                     time.time() - tmp.stat().st_mtime > STALE_TMP_SECONDS)
+            if stale:
+                tmp.unlink()
+                removed.append(tmp)
+        except OSError:  # vanished meanwhile, or not ours to remove
+            continue
+    return removed
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp)`` on a temporary file beside ``path`` then rename it into place.
 
-    A crash half way leaves either the old file or none, never a truncated one. The file gets
-    the permissions of a normal new file (``0o666`` minus the umask), not mkstemp's ``0o600``.
+    A crash half way leaves either the old file or none, never a truncated one; the temporary
+    file is removed on any failure (including Ctrl-C), and temporary files left by a killed
+    writer are cleaned on the next write (:func:`clean_stale_tmp`). The file gets the
+    permissions of a normal new file (``0o666`` minus the umask), not mkstemp's ``0o600``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> atomic_write(d / "a.txt", lambda p: p.write_text("hi")).read_text()
+    'hi'
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    clean_stale_tmp(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.pid{os.getpid()}.", suffix=".tmp",
+                               dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -44,6 +95,93 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         if tmp_path.exists():
             tmp_path.unlink()
     return path
+
+
+#: Allowed extensions of each kind of output file (checked before any work is done).
+NETCDF = (".nc",)
+CSV = (".csv",)
+JSON = (".json",)
+REPORT = (".html", ".pdf")
+FIGURE = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".eps", ".ps", ".tif", ".tiff", ".webp")
+
+
+def check_output_paths(*specs: tuple[str, str | Path | None, Sequence[str]]) -> None:
+    """Check output files before any work: ``(option, path, allowed extensions)`` per output.
+
+    A path of ``None`` is skipped. Each path must not be a folder, must have one of its allowed
+    extensions, and its folder must exist (or be creatable: the nearest existing parent is a
+    writable folder); two outputs may not share a path.
+
+    Raises
+    ------
+    EmergenceDataError
+        Naming the option, the path and the fix.
+
+    Examples
+    --------
+    >>> check_output_paths(("--summary", None, CSV))
+    >>> check_output_paths(("--summary", "out.txt", CSV))
+    Traceback (most recent call last):
+    ...
+    emergence.errors.EmergenceDataError: --summary 'out.txt' must end in .csv; ...
+    """
+    from .errors import EmergenceDataError
+
+    seen: dict[Path, str] = {}
+    for option, raw, exts in specs:
+        if raw is None:
+            continue
+        path = Path(raw)
+        where = f"{option} {str(path)!r}"
+        if path.is_dir():
+            raise EmergenceDataError(f"{where} is a folder; give a file name inside it, e.g. "
+                                     f"{str(path / ('out' + exts[0]))!r}.")
+        if path.suffix.lower() not in exts:
+            raise EmergenceDataError(f"{where} must end in {' or '.join(exts)}; rename it, e.g. "
+                                     f"{str(path.with_suffix(exts[0]))!r}.")
+        parent = path.absolute().parent
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if not parent.is_dir():
+            raise EmergenceDataError(f"{where}: {str(parent)!r} is a file, not a folder; choose "
+                                     "another output folder.")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise EmergenceDataError(f"{where}: the folder {str(parent)!r} is not writable; "
+                                     "choose a folder you can write to.")
+        key = path.absolute()
+        if key in seen:
+            raise EmergenceDataError(f"{where} is also the path of {seen[key]}; give each output "
+                                     "its own file.")
+        seen[key] = option
+
+
+#: Leading characters that make a spreadsheet treat a cell as a formula (OWASP CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose text cells starting with ``= + - @`` (or tab / CR) get a leading ``'``.
+
+    Spreadsheets run such cells as formulas (``=HYPERLINK(...)`` in a task name); the quote
+    makes them plain text. Numbers are not touched.
+
+    Examples
+    --------
+    >>> csv_safe(pd.DataFrame({"task": ["=1+1", "ok"], "x": [-1.0, 2.0]}))["task"].tolist()
+    ["'=1+1", 'ok']
+    """
+    out = df.copy()
+    for c in out.columns:
+        if out[c].dtype == object or pd.api.types.is_string_dtype(out[c]):
+            out[c] = out[c].map(lambda v: "'" + v if isinstance(v, str) and v.startswith(
+                FORMULA_START) else v)
+    return out
+
+
+def write_csv(df: pd.DataFrame, path: str | Path) -> Path:
+    """Write ``df`` as CSV atomically, without index, neutralising formula-like text cells."""
+    safe = csv_safe(df)
+    return atomic_write(path, lambda p: safe.to_csv(p, index=False))
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

@@ -14,13 +14,24 @@ atomically to ``study_dir/replicates/`` as JSON, and a rerun skips replicates al
 an interrupted study resumes. Each replicate's seed derives from (seed, grid, replicate) with
 ``numpy.random.SeedSequence``, never from completion order: the same seed gives the same numbers
 whatever the executor.
+
+A study folder is keyed by a fingerprint of everything that changes the numbers (truth, grids,
+seed, items per evaluation, refit config, package version), written to ``study_dir/study.json``:
+a rerun with other settings is an error that suggests a new folder, never a silent reuse of
+replicates from another study. Only the replicates asked for (``replicates=``) are used; an
+unreadable replicate file (a crash mid-write on a file system without atomic rename) is redone.
+Local worker processes watch their parent and exit when it dies (even by SIGKILL).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import threading
+import time
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -33,7 +44,7 @@ import pandas as pd
 from . import curves as C
 from ._io import atomic_write_json
 from .config import Config, make_config
-from .errors import ConfigError
+from .errors import ConfigError, EmergenceWarning, Interrupted
 
 #: P(sharp) above which a replicate is called sharp, below 1 - this smooth.
 DECISIVE = 0.9
@@ -77,6 +88,9 @@ class Truth:
             raise ConfigError(f"truth {spec!r} is not valid; use 'sharp:WIDTH' or 'smooth:WIDTH' "
                               "(decades), optionally '@X0' (log10 threshold), e.g. sharp:0.5@10.")
         kind, w, x = m.group(1), float(m.group(2)), m.group(3)
+        if not (np.isfinite(w) and w > 0):
+            raise ConfigError(f"truth {spec!r}: the width must be a positive number of decades, "
+                              "e.g. sharp:0.5 or smooth:3.")
         return getattr(cls, kind)(width=w, x0=float(x) if x else x0)
 
     @classmethod
@@ -265,6 +279,41 @@ class DesignResult:
                                         "grids": self.to_records()})
 
 
+def _watch_parent(parent_pid: int, interval: float = 0.5) -> None:
+    """Worker initializer: exit this process as soon as ``parent_pid`` is no longer its parent.
+
+    A SIGKILL of the main process leaves no chance to stop the pool; without this, each worker
+    (holding a compiled model, some 500 MB) would run on as an orphan.
+    """
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent_pid:
+                os._exit(1)
+            time.sleep(interval)
+
+    threading.Thread(target=watch, name="emergence-parent-watch", daemon=True).start()
+
+
+def process_pool(workers: int) -> ProcessPoolExecutor:
+    """A ``spawn`` process pool whose workers die with this process (see :func:`_watch_parent`)."""
+    import multiprocessing as mp
+
+    return ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                               initializer=_watch_parent, initargs=(os.getpid(),))
+
+
+def _stop_pool(ex: ProcessPoolExecutor) -> None:
+    """Cancel pending work and end the worker processes now (on Ctrl-C)."""
+    procs = list(getattr(ex, "_processes", {}).values())
+    ex.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    for p in procs:
+        p.join(timeout=5)
+
+
 def _executor_map(tasks: list[dict[str, Any]], scheduler: Any, workers: int,
                   on_done: Callable[[dict[str, Any]], None], progress: bool) -> None:
     from rich.progress import Progress
@@ -287,13 +336,141 @@ def _executor_map(tasks: list[dict[str, Any]], scheduler: Any, workers: int,
                 on_done(run_replicate(t))
                 bar.advance(tid)
         else:
-            import multiprocessing as mp
-
-            with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
+            ex = process_pool(workers)
+            try:
                 futs = [ex.submit(run_replicate, t) for t in tasks]
                 for fut in as_completed(futs):
                     on_done(fut.result())
                     bar.advance(tid)
+            except BaseException:
+                _stop_pool(ex)
+                raise
+            ex.shutdown(wait=True)
+
+
+STUDY_FILE = "study.json"
+
+
+def study_fingerprint(truth: Truth, grids: Sequence[np.ndarray], seed: int,
+                      config: Config) -> dict[str, Any]:
+    """What a study folder's replicates depend on, and its SHA-256 ``fingerprint``.
+
+    Truth (curve, items per evaluation, posterior draws), grids, seed, refit config and package
+    version; not the number of replicates (a study can be extended).
+
+    Examples
+    --------
+    >>> a = study_fingerprint(Truth.sharp(0.5), [parse_grid("1e8..1e12:5")], 0, make_config())
+    >>> b = study_fingerprint(Truth.smooth(3), [parse_grid("1e8..1e12:5")], 0, make_config())
+    >>> a["fingerprint"] == b["fingerprint"]
+    False
+    """
+    from . import __version__
+
+    draws = None
+    if truth.draws is not None:
+        h = hashlib.sha256()
+        for k in sorted(truth.draws):
+            h.update(k.encode() + np.ascontiguousarray(truth.draws[k], dtype=float).tobytes())
+        draws = h.hexdigest()
+    spec = {
+        "truth": {"label": truth.label, "x0": truth.x0, "width": truth.width,
+                  "lapse": truth.lapse, "chance": truth.chance, "draws_sha256": draws},
+        "n_items": int(truth.n_items),
+        "grids": [[round(float(v), 10) for v in g] for g in grids],
+        "seed": int(seed),
+        "config": config.as_dict(),
+        "version": __version__,
+    }
+    text = json.dumps(spec, sort_keys=True, default=str)
+    return {"fingerprint": hashlib.sha256(text.encode()).hexdigest(), "spec": spec}
+
+
+def _open_study(study_dir: Path, fp: dict[str, Any]) -> None:
+    """Write the fingerprint into a new study folder, or check it in an existing one."""
+    meta = study_dir / STUDY_FILE
+    reps = study_dir / "replicates"
+    if meta.exists():
+        try:
+            old = json.loads(meta.read_text(encoding="utf-8"))
+            old_fp, old_spec = old["fingerprint"], old["spec"]
+        except (ValueError, KeyError, TypeError):
+            raise ConfigError(
+                f"{str(meta)!r} is unreadable, so the replicates in {str(study_dir)!r} cannot be "
+                "matched to a study; use a new --study-dir (or delete this folder)."
+            ) from None
+        if old_fp != fp["fingerprint"]:
+            diff = [k for k in fp["spec"] if old_spec.get(k) != fp["spec"][k]]
+            was = old_spec.get("truth", {}).get("label")
+            raise ConfigError(
+                f"study folder {str(study_dir)!r} holds replicates of another study (it differs "
+                f"in: {', '.join(diff) or 'fingerprint'}; was truth {was!r}, "
+                f"seed {old_spec.get('seed')}); its replicates are not reused. Use a new folder, "
+                f"e.g. --study-dir {str(study_dir / ('study-' + fp['fingerprint'][:8]))!r}, or "
+                "delete this one to start over."
+            )
+        return
+    if reps.exists() and any(reps.glob("g*_r*.json")):
+        raise ConfigError(
+            f"study folder {str(study_dir)!r} has replicate files but no {STUDY_FILE} (made by an "
+            "older version), so they cannot be matched to this study; use a new --study-dir."
+        )
+    atomic_write_json(meta, fp)
+
+
+def _load_replicates(out_dir: Path, n_grids: int, replicates: int
+                     ) -> dict[tuple[int, int], dict[str, Any]]:
+    """Finished replicates wanted by this run; unreadable files are removed (and redone)."""
+    done: dict[tuple[int, int], dict[str, Any]] = {}
+    if not out_dir.exists():
+        return done
+    name_re = re.compile(r"^g(\d+)_r(\d+)\.json$")
+    for f in sorted(out_dir.glob("g*_r*.json")):
+        m = name_re.match(f.name)
+        if not m:
+            continue
+        g, r = int(m.group(1)), int(m.group(2))
+        if g >= n_grids or r >= replicates:
+            continue  # kept on disk, not part of this run (fewer replicates asked for)
+        try:
+            rec = json.loads(f.read_text(encoding="utf-8"))
+            ok = isinstance(rec, dict) and (rec.get("grid_index"), rec.get("replicate")) == (g, r)
+        except (ValueError, OSError):
+            ok = False
+        if not ok:
+            warnings.warn(f"replicate file {str(f)!r} is unreadable or does not match its name; "
+                          "it is removed and redone.", EmergenceWarning, stacklevel=3)
+            f.unlink(missing_ok=True)
+            continue
+        done[(g, r)] = rec
+    return done
+
+
+def _resolve_truth(truth: Truth | str | Any, series: int | str, n_items: int | None) -> Truth:
+    """A :class:`Truth` from a spec, a Truth or a Fit, checked, with ``n_items`` applied."""
+    from .results import Fit
+
+    if isinstance(truth, str):
+        truth = Truth.parse(truth)
+    elif isinstance(truth, Fit):
+        truth = Truth.from_fit(truth, series, n_items)
+    if n_items is not None and (isinstance(n_items, bool) or int(n_items) != n_items
+                                or n_items < 1):
+        raise ConfigError(f"n_items={n_items!r} must be a whole number >= 1 (items per simulated "
+                          "evaluation), e.g. 1000.")
+    if not (np.isfinite(truth.width) and truth.width > 0 and np.isfinite(truth.x0)):
+        raise ConfigError(f"truth {truth.label!r}: width must be a positive number of decades and "
+                          "x0 a finite log10 scale.")
+    if n_items is not None and truth.n_items != n_items:
+        truth = Truth(**{**truth.__dict__, "n_items": n_items})
+    return truth
+
+
+def _study_interrupted(n_done: int, out_dir: Path | None) -> Interrupted:
+    kept = (f"the {n_done} finished replicate(s) are kept in {str(out_dir)!r}; rerun the same "
+            "command to resume" if out_dir is not None else
+            "no --study-dir was given, so no replicate was kept")
+    return Interrupted(f"design study stopped; {kept}")
 
 
 def design(
@@ -343,14 +520,7 @@ def design(
     -------
     DesignResult
     """
-    from .results import Fit
-
-    if isinstance(truth, str):
-        truth = Truth.parse(truth)
-    elif isinstance(truth, Fit):
-        truth = Truth.from_fit(truth, series, n_items)
-    if n_items is not None and truth.n_items != n_items:
-        truth = Truth(**{**truth.__dict__, "n_items": n_items})
+    truth = _resolve_truth(truth, series, n_items)
     defaults = {"draws": 1000, "tune": 500, "likelihood": "binomial", "seed": seed}
     base = config.as_dict() if isinstance(config, Config) else dict(config or {})
     cfg = make_config({**defaults, **base}, **options)
@@ -358,11 +528,9 @@ def design(
     if replicates < 1:
         raise ConfigError(f"replicates={replicates} must be >= 1.")
     out_dir = Path(study_dir) / "replicates" if study_dir else None
-    done: dict[tuple[int, int], dict[str, Any]] = {}
-    if out_dir is not None and out_dir.exists():
-        for f in out_dir.glob("g*_r*.json"):
-            rec = json.loads(f.read_text())
-            done[(rec["grid_index"], rec["replicate"])] = rec
+    if out_dir is not None:  # a study folder belongs to one study (its fingerprint)
+        _open_study(Path(study_dir), study_fingerprint(truth, grid_arrays, seed, cfg))
+    done = _load_replicates(out_dir, len(grid_arrays), replicates) if out_dir else {}
     cfg_dict = cfg.as_dict()
     tasks = [{"config": cfg_dict, "truth": truth, "grid": grid.tolist(), "g": g, "r": r,
               "seed": seed, "cores": 1}
@@ -379,7 +547,10 @@ def design(
 
     n_workers = workers or min(len(tasks), os.cpu_count() or 1) or 1
     if tasks:
-        _executor_map(tasks, scheduler, n_workers, on_done, progress)
+        try:
+            _executor_map(tasks, scheduler, n_workers, on_done, progress)
+        except KeyboardInterrupt:
+            raise _study_interrupted(len(results), out_dir) from None
     recs = pd.DataFrame([results[k] for k in sorted(results)])
     return DesignResult(records=recs, truth=truth, grids=grid_arrays, config=cfg,
                         study_dir=Path(study_dir) if study_dir else None)

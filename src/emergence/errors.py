@@ -33,3 +33,16 @@ class SparseDataWarning(EmergenceWarning):
 
 class DroppedRowsWarning(EmergenceWarning):
     """Rows were removed from a score table (they are listed in ``ScoreTable.dropped``)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """A run was stopped (Ctrl-C) before it finished; nothing partial was kept as a result.
+
+    A ``KeyboardInterrupt`` (not an :class:`EmergenceError`): code that handles bad input with
+    ``except EmergenceError`` or ``except Exception`` never mistakes an interrupt for an error
+    and never carries on with a partial posterior. The CLI exits with status 130.
+    """
+
+
+class LargeTableWarning(EmergenceWarning):
+    """A score table is so large that fitting it whole will be slow (select a subset)."""

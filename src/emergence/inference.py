@@ -89,6 +89,7 @@ class CompiledSampler:
                 progress_bar=progress, target_accept=cfg.target_accept, save_warmup=False,
                 cores=cores,
             )
+            require_complete(tree, cfg.draws, cfg.chains)
         else:
             import pymc as pm
 
@@ -112,6 +113,41 @@ class CompiledSampler:
                     )
         self.timing.sample = time.perf_counter() - t0
         return tree
+
+
+def require_complete(tree: Any, draws: int, chains: int) -> None:
+    """Raise :class:`~emergence.errors.Interrupted` unless ``tree`` holds every draw asked for.
+
+    nutpie returns the draws made so far when sampling is stopped with Ctrl-C (shorter chains
+    padded with NaN); such a partial posterior must never be taken for a result.
+
+    Examples
+    --------
+    >>> import numpy as np, arviz as az
+    >>> tree = az.from_dict({"posterior": {"mu": np.zeros((2, 10))}})
+    >>> require_complete(tree, draws=10, chains=2)
+    >>> from emergence.errors import Interrupted
+    >>> try:
+    ...     require_complete(tree, draws=100, chains=2)
+    ... except Interrupted as exc:
+    ...     print(exc)
+    sampling stopped after 20 of 200 draws (2 chains); ...
+    """
+    from .errors import Interrupted
+
+    wanted = int(draws) * int(chains)
+    post = tree["posterior"] if "posterior" in getattr(tree, "children", {}) else None
+    got = 0
+    if post is not None and post.data_vars:
+        names = [v for v in post.data_vars if post[v].dtype.kind == "f" and post[v].size] or list(
+            post.data_vars)  # a float variable with values (an empty one is all-NaN vacuously)
+        vals = np.asarray(post[names[0]].values)
+        flat = vals.reshape(vals.shape[0], vals.shape[1], -1) if vals.ndim >= 2 else vals[None]
+        got = int((~np.isnan(flat).all(axis=2)).sum()) if vals.dtype.kind == "f" else flat.shape[
+            0] * flat.shape[1]
+    if got < wanted:
+        raise Interrupted(f"sampling stopped after {got:,} of {wanted:,} draws ({chains} "
+                          "chains); the partial posterior was discarded and nothing was saved")
 
 
 def diagnostics(tree: Any, var_names: list[str], dim: str = "series") -> tuple[pd.DataFrame, dict]:

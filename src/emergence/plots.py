@@ -27,6 +27,11 @@ PER_PAGE = 12
 GREY = "0.55"
 
 
+def _label(text: object) -> str:
+    """User text for a figure: ``$`` escaped so matplotlib never parses it as mathtext."""
+    return str(text).replace("$", r"\$")
+
+
 def _plt() -> Any:
     import matplotlib
 
@@ -182,7 +187,7 @@ def _title(row: dict[str, Any], codes: Sequence[str], show_sharp: bool) -> str:
         p = float(row["p_sharp"])
         ps = "< 0.01" if p < 0.005 else "> 0.99" if p > 0.995 else f"{p:.2f}"
         lines.append(f"width {row['width_median']:.2f} dec, P(sharp) {ps}")
-    return "\n".join(lines)
+    return _label("\n".join(lines))
 
 
 def plot_curve(fit: Fit, series: int | str, *, ax: Any = None, n_grid: int = 120,
@@ -244,14 +249,14 @@ def plot_curve(fit: Fit, series: int | str, *, ax: Any = None, n_grid: int = 120
     for j, fam in enumerate(fams):
         color = GREY if greyed else colors[j % len(colors)]
         _draw_family(ax, fit, i, fam, grid, inside, color, bands,
-                     str(fam) if fam is not None else "posterior median")
+                     _label(fam) if fam is not None else "posterior median")
         _draw_points(ax, rows if fam is None else rows[rows["family"] == fam], color)
     chance = float(row.get("chance", fit.series["chance"].iat[i]))
     if chance == chance and chance > 0:
         ax.axhline(chance, color="grey", ls=":", lw=1)
     log_decade_axis(ax, lo_x, hi_x)
     ax.set_xlabel(f"{fit.table.scale} (log scale)", fontsize=8)
-    ax.set_ylabel(str(row["metric"]), fontsize=8)
+    ax.set_ylabel(_label(row["metric"]), fontsize=8)
     ax.set_title(_title(row, codes, show_sharp), fontsize=7.5,
                  color="#8a1c1c" if greyed else "black")
     ax.tick_params(labelsize=7)
@@ -453,7 +458,7 @@ def plot_width(fit: Fit, *, ax: Any = None, series: Sequence[int] | None = None,
     ax.scatter(summ["width_median"], yy, c=colors, s=12, zorder=3)
     cut = fit.config.sharp_width
     ax.axvline(cut, color="C3", ls="--", lw=1)
-    ax.set_yticks(yy, labels, fontsize=6)
+    ax.set_yticks(yy, [_label(t) for t in labels], fontsize=6)
     for t, c in zip(ax.get_yticklabels(), colors, strict=True):
         t.set_color("0.45" if c == GREY else "black")
     lo = min(float(summ["width_lo"].min()), cut) / 1.3

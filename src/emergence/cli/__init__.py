@@ -9,12 +9,6 @@ from . import design as _design  # noqa: F401
 from . import fit as _fit  # noqa: F401
 from . import report as _report  # noqa: F401
 from . import sbc as _sbc  # noqa: F401
-from ._app import app
-
-
-def main() -> None:
-    """Entry point of the ``emergence`` console script."""
-    app()
-
+from ._app import app, main
 
 __all__ = ["app", "main"]

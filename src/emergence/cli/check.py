@@ -8,8 +8,9 @@ from typing import Annotated
 
 import typer
 
+from .._io import JSON, REPORT, check_output_paths
 from ..errors import EmergenceError
-from ._app import app, build_config, console, fail, load_input, print_frame, show_warnings
+from ._app import app, build_config, console, fail, load_input, parse_models, print_frame, show_warnings
 
 
 @app.command("check")
@@ -37,6 +38,8 @@ def check_command(
     undetermined — with its reasons."""
     from ..check import check
 
+    check_output_paths(("--json", json_out, JSON), ("--report", report, REPORT))
+    parse_models(models, first="sigmoid")
     cfg = build_config(config, scale=scale, sharp_width=sharp_width, seed=seed, draws=draws,
                        tune=tune, progress=progress)
     with warnings.catch_warnings(record=True) as caught:

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from .._io import JSON, REPORT, check_output_paths
 from ..errors import EmergenceError
 from ._app import app, build_config, console, fail, load_input, print_frame, show_warnings
 
@@ -49,6 +50,7 @@ def compare_command(
     """
     from ..compare import compare
 
+    check_output_paths(("--json", json_out, JSON), ("--out", out, JSON), ("--report", report, REPORT))
     cfg = build_config(config, scale=scale, families=families, likelihood=likelihood,
                        sampler=sampler, draws=draws, tune=tune, chains=chains, seed=seed,
                        progress=progress)

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from .._io import FIGURE, JSON, REPORT, check_output_paths
 from ..errors import EmergenceError
 from ._app import app, console, fail, load_input, print_frame, show_warnings
 
@@ -35,6 +36,7 @@ def design_command(
     """Simulate and refit candidate grids of scales: how well would each settle the width?"""
     from ..design import Truth, design
 
+    check_output_paths(("--json", json_out, JSON), ("--plot", plot, FIGURE), ("--report", report, REPORT))
     if truth is None and file is None:
         fail("give a score FILE (with --task) or a synthetic --truth such as sharp:0.5.")
     grids = grid or ["1e8..1e12:5", "1e8..1e12:9", "1e8..1e12:17"]

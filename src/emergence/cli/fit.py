@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from .._io import atomic_write
+from .._io import CSV, FIGURE, NETCDF, REPORT, atomic_write, check_output_paths, write_csv
 from ..errors import EmergenceError
 from ._app import app, build_config, console, fail, load_input, print_frame, show_warnings
 
@@ -44,6 +44,7 @@ def fit_command(
     """Fit a hierarchical curve model and print one row per (task, metric, family)."""
     from ..results import fit as do_fit
 
+    check_output_paths(("--out", out, NETCDF), ("--summary", summary, CSV), ("--plot", plot, FIGURE), ("--report", report, REPORT))  # noqa: E501
     cfg = build_config(config, model=model, scale=scale, families=families, likelihood=likelihood,
                        sharp_width=sharp_width, sampler=sampler, draws=draws, tune=tune,
                        chains=chains, seed=seed, progress=progress)
@@ -61,7 +62,7 @@ def fit_command(
     print_frame(summ, f"{cfg.model} fit (seed {cfg.seed}; {result.timing.compile:.1f} s compile, "
                 f"{result.timing.sample:.1f} s sampling)", SUMMARY_COLUMNS)
     if summary:
-        atomic_write(summary, lambda p: summ.to_csv(p, index=False))
+        write_csv(summ, summary)
         console.print(f"summary written to {summary}")
     if out:
         result.save(out)

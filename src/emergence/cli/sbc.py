@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from .._io import FIGURE, JSON, REPORT, check_output_paths
 from ._app import app, console, print_frame
 
 
@@ -31,6 +32,7 @@ def sbc_command(
     uniformity (chi-square, p > 0.01)."""
     from ..sbc import sbc
 
+    check_output_paths(("--json", json_out, JSON), ("--report", report_out, REPORT), ("--plot", plot, FIGURE))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = sbc(model, simulations=simulations, seed=seed, draws=draws, tune=tune,
