@@ -17,7 +17,7 @@ shots, setting     no        prompt variants; part of a curve's identity
 n_items            no        items evaluated; with it, counts ``k = round(score * n)`` are fitted
 k                  no        number correct (checked against ``n_items``)
 chance             no        random-guess level on the score's scale; empty = estimated
-ceiling            no        best attainable score (default 1); chance must lie below it
+ceiling            no        best attainable score (empty: estimated); chance must lie below it
 higher_is_better   no        ``False`` for error rates (scores become ``1 - score``)
 score_scale        no        ``0-1``, ``0-1 (BLEU/100)`` or ``unbounded``; perplexities become
                              the per-token probability ``1 / ppl``
@@ -686,7 +686,7 @@ def _check_chance_and_ceiling(v: _Validation) -> None:
     if bad.any():
         raise EmergenceDataError(
             f"column 'ceiling' must lie in (0, 1], but {v.rows(bad, df['ceiling'])} do not. "
-            "Give the best attainable score as a proportion, or leave it empty (1)."
+            "Give the best attainable score as a proportion, or leave it empty (estimated)."
         )
     bad = ch.notna() & (ch >= df["ceiling"].fillna(1.0))
     if bad.any():

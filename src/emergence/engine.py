@@ -112,6 +112,9 @@ def compile_curve(model_cls: Any, md: Any, n_rows: int) -> CurveProgram:
     from pymc.sampling.jax import get_jaxified_graph
     from pytensor.graph.replace import graph_replace
 
+    from .inference import keep_generated_sources
+
+    keep_generated_sources()
     model = model_cls.build_curve(md, n_rows)
     shared = list(model.data_vars)
     inputs = [v.type(name=f"{v.name}_in") for v in shared]

@@ -27,6 +27,17 @@ DIAGNOSTIC_HELP = (
 )
 
 
+def keep_generated_sources() -> None:
+    """Write pytensor's generated numba/JAX source files under its compile directory instead of
+    leaving them in ``$TMPDIR`` (8 files per fit otherwise; they are reused there)."""
+    import pytensor
+
+    if not pytensor.config.generated_src_dir:
+        path = os.path.join(pytensor.config.compiledir, "generated_src")
+        os.makedirs(path, exist_ok=True)
+        pytensor.config.generated_src_dir = path
+
+
 @dataclass
 class Timing:
     """Wall times in seconds of the last compile and sampling."""
@@ -52,6 +63,7 @@ class CompiledSampler:
         self.timing = Timing()
         t0 = time.perf_counter()
         self._compiled = None
+        keep_generated_sources()
         if config.sampler == "nutpie":
             import nutpie
 
