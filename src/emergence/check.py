@@ -276,7 +276,7 @@ def alternative_likelihood(table: ScoreTable) -> str:
     return "binomial" if table.data["k"].notna().all() else "betabinomial"
 
 
-def sensitivity(f: Fit, table: ScoreTable, cfg: Config) -> pd.DataFrame:
+def sensitivity(f: Fit, table: ScoreTable, cfg: Config, scheduler: Any = None) -> pd.DataFrame:
     """P(sharp) of each curve without pooling and under the alternative noise model.
 
     No pooling is the per-curve engine's stage 1 (each curve alone under its wide stage-1
@@ -292,7 +292,8 @@ def sensitivity(f: Fit, table: ScoreTable, cfg: Config) -> pd.DataFrame:
     if alt != f.model_data.likelihood.name:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            g = fit(table, model="sigmoid", config=cfg.replace(likelihood=alt))
+            g = fit(table, model="sigmoid", config=cfg.replace(likelihood=alt),
+                    scheduler=scheduler)
         out["p_sharp_alt"] = g.p_sharp(w).to_numpy()
         out["alt_failed"] = [bool(diagnostic_failures(r, cfg))
                              for _, r in g.diagnostics_by_series().iterrows()]
@@ -332,6 +333,7 @@ def check(
     psense: bool | None = None,
     retry: bool = True,
     sensitivity_checks: bool = True,
+    scheduler: Any = None,
     config: Config | dict[str, Any] | None = None,
     **options: Any,
 ) -> CheckResult:
@@ -362,6 +364,8 @@ def check(
     sensitivity_checks : bool
         Refit under the alternative noise model and compare with no pooling
         (:func:`sensitivity`); a call that changes is ``undetermined``.
+    scheduler : distributed.Client or str, optional
+        Run the per-curve engine's batches on a Dask cluster (same numbers as locally).
     config : Config or dict, optional
         Fit options; keyword ``options`` override them (seed, draws, ...).
 
@@ -392,7 +396,7 @@ def check(
     with warnings.catch_warnings():
         if retry and joint:  # the warning is given below if the retry fails too
             warnings.simplefilter("ignore", ConvergenceWarning)
-        f = fit(table, model="sigmoid", config=cfg)
+        f = fit(table, model="sigmoid", config=cfg, scheduler=scheduler)
     notes += f.notes
     if f.failed and retry and joint:
         first = "; ".join(f.failed)
@@ -414,12 +418,13 @@ def check(
         from .compare import compare
 
         # the sigmoid fit above is reused: no second compile, and with LOO no second sampling
-        comparison = compare(table, models=models, cv=cv, config=cfg, fits={"sigmoid": f})
+        comparison = compare(table, models=models, cv=cv, config=cfg, fits={"sigmoid": f},
+                             scheduler=scheduler)
         comp = _comparison_columns(comparison, series, models, f)
     # prior sensitivity (joint engine), pooling and noise-model sensitivity, predictive misfit
     psense = joint if psense is None else psense
     ps = prior_sensitivity(f) if psense and joint else pd.DataFrame(index=range(len(series)))
-    sens = (sensitivity(f, table, cfg) if sensitivity_checks
+    sens = (sensitivity(f, table, cfg, scheduler) if sensitivity_checks
             else pd.DataFrame(index=range(len(series))))
     ppc = ppc_misfit(f)
     ch = chance_test(table, series, keys)

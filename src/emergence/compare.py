@@ -483,6 +483,7 @@ def compare(
     keep_fits: bool = True,
     fits: Mapping[str, Any] | None = None,
     reloo: int = 40,
+    scheduler: Any = None,
     **options: Any,
 ) -> Comparison:
     """Compare curve models by cross-validated predictive density, per series and overall.
@@ -515,6 +516,9 @@ def compare(
         refitted without the row (compiled model, new data) and its exact log predictive
         density replaces the PSIS estimate (Vehtari et al. 2017, arviz's ``reloo``); with more
         such rows none is refitted and they stay flagged. 0 turns it off.
+    scheduler : distributed.Client or str, optional
+        Per-curve engine: run its batches (fits and exact folds) on a Dask cluster, with the
+        same numbers as locally.
 
     Returns
     -------
@@ -549,7 +553,7 @@ def compare(
     seed = int(cfg.seed)  # type: ignore[arg-type]
     given = dict(fits or {})
     if cfg.resolved_engine() == "percurve":
-        parts = _compare_percurve(data, models, cv, cfg, given, reloo, keep_fits)
+        parts = _compare_percurve(data, models, cv, cfg, given, reloo, keep_fits, scheduler)
     else:
         parts = _compare_joint(data, models, cv, cfg, given, reloo, keep_fits, folds, seed)
     pointwise, diag_rows, timing, kmax, nhigh, fits, notices, md0 = parts
@@ -625,7 +629,8 @@ def _compare_joint(data: ScoreTable, models: list[str], cv: str, cfg: Config,
 
 
 def _compare_percurve(data: ScoreTable, models: list[str], cv: str, cfg: Config,
-                      given: dict[str, Any], reloo: int, keep_fits: bool) -> tuple[Any, ...]:
+                      given: dict[str, Any], reloo: int, keep_fits: bool,
+                      scheduler: Any = None) -> tuple[Any, ...]:
     """Per model: one per-curve fit, then PSIS over (curve, scale) units with exact refits of
     the units whose Pareto k exceeds 0.7 (all of them with ``cv="loso"``, at most ``reloo``
     with ``cv="loo"``): :func:`emergence.crossval.loso_percurve`."""
@@ -641,7 +646,7 @@ def _compare_percurve(data: ScoreTable, models: list[str], cv: str, cfg: Config,
         if f is None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                f = fit_model(data, model=name, config=mcfg)
+                f = fit_model(data, model=name, config=mcfg, scheduler=scheduler)
         md0 = md0 or f.model_data
         units, unit_notes = loso_percurve(f, max_refits=None if cv == "loso" else reloo)
         notices += [f"model {name!r}: {n}" for n in unit_notes]

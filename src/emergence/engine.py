@@ -54,6 +54,9 @@ STEP_JITTER = 0.2
 #: Leapfrog steps of the re-runs of curves that diverged or mixed slowly (longer trajectories
 #: cross the long ridges of curves whose ceiling or threshold the data leave open).
 RETRY_STEPS = 64
+#: Transitions per compiled block: warm-up and sampling run as repeated calls of two programs
+#: of BLOCK transitions, so neither ``tune`` nor ``draws`` is compiled in.
+BLOCK = 50
 #: Target acceptance of the automatic per-curve retry.
 RETRY_TARGET_ACCEPT = 0.99
 
@@ -156,33 +159,55 @@ def _schedule(tune: int) -> tuple[np.ndarray, np.ndarray]:
     return in_win, ends
 
 
-def _run(program: CurveProgram, tune: int, draws: int, key: Any, pos0: Any, data: Any,
-         target_accept: Any, n_steps: Any) -> tuple[Any, Any]:
-    """Adapt (step size by dual averaging, dense mass matrix in windows) and sample one lane.
+def _logdensity(program: CurveProgram, data: Any) -> Callable[[Any], Any]:
+    def logdensity(p: Any) -> Any:
+        return program.logp(p, data)
 
-    Vmapped over lanes (curve x chain): every lane adapts on its own.
-    """
+    return logdensity
+
+
+def _da_init(eps: Any) -> tuple[Any, ...]:
+    """Dual-averaging state (log eps, log eps-bar, H-bar, t, mu) restarted at step size eps."""
+    import jax.numpy as jnp
+
+    return jnp.log(eps), jnp.log(eps), 0.0, 0.0, jnp.log(10.0 * eps)
+
+
+def _init_lane(program: CurveProgram, pos0: Any, data: Any) -> Any:
+    """Warm-up carry of one lane: HMC state, identity mass matrix, dual averaging, Welford."""
+    import blackjax
+    import jax.numpy as jnp
+    from jax.flatten_util import ravel_pytree
+
+    dim = ravel_pytree(pos0)[0].shape[0]
+    state = blackjax.hmc.init(pos0, _logdensity(program, data))
+    return (state, jnp.eye(dim), _da_init(jnp.asarray(0.1)),
+            (0.0, jnp.zeros(dim), jnp.zeros((dim, dim))))
+
+
+def _masked(active: Any, new: Any, old: Any) -> Any:
+    import jax
+    import jax.numpy as jnp
+
+    return jax.tree.map(lambda a, b: jnp.where(active, a, b), new, old)
+
+
+def _warm_lane(program: CurveProgram, carry: Any, key: Any, block: Any, win: Any, end: Any,
+               active: Any, data: Any, target_accept: Any, n_steps: Any) -> Any:
+    """BLOCK warm-up transitions of one lane (vmapped): dual averaging of the step size, a
+    dense mass matrix from the windows' draws (Stan's schedule, :func:`_schedule`)."""
     import blackjax
     import jax
     import jax.numpy as jnp
     from jax.flatten_util import ravel_pytree
 
-    def logdensity(p: Any) -> Any:
-        return program.logp(p, data)
-
+    logdensity = _logdensity(program, data)
     kernel = blackjax.hmc.build_kernel()
-    state = blackjax.hmc.init(pos0, logdensity)
-    flat0, _ = ravel_pytree(pos0)
-    dim = flat0.shape[0]
-    in_win, ends = _schedule(tune)
-    k_warm, k_draw = jax.random.split(key)
+    dim = carry[1].shape[0]
 
-    def da_init(eps: Any) -> tuple[Any, Any, Any, Any, Any]:
-        return jnp.log(eps), jnp.log(eps), 0.0, 0.0, jnp.log(10.0 * eps)
-
-    def warm(carry: Any, xs: Any) -> tuple[Any, None]:
-        st, imm, (log_e, log_bar, hbar, t, mu), (n, mean, m2) = carry
-        k, win, end = xs
+    def warm(c: Any, xs: Any) -> tuple[Any, None]:
+        st, imm, (log_e, log_bar, hbar, t, mu), (n, mean, m2) = c
+        k, w, e, on = xs
         st, info = kernel(k, st, logdensity, jnp.exp(log_e), imm, n_steps)
         t = t + 1.0
         acc = jnp.nan_to_num(info.acceptance_rate)
@@ -191,25 +216,30 @@ def _run(program: CurveProgram, tune: int, draws: int, key: Any, pos0: Any, data
         eta = t ** -0.75
         log_bar = eta * log_e + (1 - eta) * log_bar
         x, _ = ravel_pytree(st.position)
-        n1 = n + win
+        n1 = n + w
         delta = x - mean
-        mean = jnp.where(win, mean + delta / jnp.maximum(n1, 1.0), mean)
-        m2 = jnp.where(win, m2 + jnp.outer(delta, x - mean), m2)
+        mean = jnp.where(w > 0, mean + delta / jnp.maximum(n1, 1.0), mean)
+        m2 = jnp.where(w > 0, m2 + jnp.outer(delta, x - mean), m2)
         cov = m2 / jnp.maximum(n1 - 1, 1.0)
         reg = (n1 / (n1 + 5.0)) * cov + 1e-3 * (5.0 / (n1 + 5.0)) * jnp.eye(dim)
-        imm = jnp.where(end, reg, imm)
-        da = jax.tree.map(lambda a, b: jnp.where(end, a, b), da_init(jnp.exp(log_e)),
-                          (log_e, log_bar, hbar, t, mu))
-        wel = jax.tree.map(lambda a, b: jnp.where(end, a, b), (0.0, jnp.zeros(dim),
-                                                               jnp.zeros((dim, dim))),
-                           (n1, mean, m2))
-        return (st, imm, da, wel), None
+        imm = jnp.where(e, reg, imm)
+        da = _masked(e, _da_init(jnp.exp(log_e)), (log_e, log_bar, hbar, t, mu))
+        wel = _masked(e, (0.0, jnp.zeros(dim), jnp.zeros((dim, dim))), (n1, mean, m2))
+        return _masked(on, (st, imm, da, wel), c), None
 
-    carry0 = (state, jnp.eye(dim), da_init(jnp.asarray(0.1)),
-              (0.0, jnp.zeros(dim), jnp.zeros((dim, dim))))
-    xs = (jax.random.split(k_warm, tune), jnp.asarray(in_win, float), jnp.asarray(ends))
-    (state, imm, (_, log_bar, *_), _), _ = jax.lax.scan(warm, carry0, xs)
-    step = jnp.exp(log_bar)
+    keys = jax.random.split(jax.random.fold_in(key, block), BLOCK)
+    carry, _ = jax.lax.scan(warm, carry, (keys, win, end, active))
+    return carry
+
+
+def _draw_lane(program: CurveProgram, state: Any, step: Any, imm: Any, key: Any, block: Any,
+               data: Any, n_steps: Any) -> tuple[Any, Any, Any]:
+    """BLOCK sampling transitions of one lane (vmapped), step size jittered by STEP_JITTER."""
+    import blackjax
+    import jax
+
+    logdensity = _logdensity(program, data)
+    kernel = blackjax.hmc.build_kernel()
 
     def one(st: Any, k: Any) -> tuple[Any, Any]:
         k_jit, k_step = jax.random.split(k)
@@ -217,8 +247,23 @@ def _run(program: CurveProgram, tune: int, draws: int, key: Any, pos0: Any, data
         st, info = kernel(k_step, st, logdensity, eps, imm, n_steps)
         return st, (program.constrain(st.position), info.is_divergent)
 
-    _, (vals, div) = jax.lax.scan(one, state, jax.random.split(k_draw, draws))
-    return vals, div, step
+    keys = jax.random.split(jax.random.fold_in(key, 1_000_003 + block), BLOCK)
+    state, (vals, div) = jax.lax.scan(one, state, keys)
+    return state, vals, div
+
+
+_WORKER_SAMPLERS: dict[int, Any] = {}
+
+
+def _remote_chunk(key: int, spec: tuple[Any, ...], args: Any) -> Any:
+    """One chunk on a Dask worker (the worker's compiled sampler is cached by ``key``)."""
+    from .config import Config
+
+    if key not in _WORKER_SAMPLERS:
+        model_cls, md, cfg, n_rows = spec
+        _WORKER_SAMPLERS[key] = CurveSampler(model_cls, md, Config.from_dict(cfg), n_rows)
+    jax = _jax()
+    return jax.tree.map(np.asarray, _WORKER_SAMPLERS[key]._run_chunk(*args))
 
 
 @dataclass
@@ -246,16 +291,65 @@ class CurveSampler:
         Rows per curve the program is compiled for (curves with fewer rows are padded).
     """
 
-    def __init__(self, model_cls: Any, md: Any, config: Any, n_rows: int | None = None) -> None:
+    def __init__(self, model_cls: Any, md: Any, config: Any, n_rows: int | None = None,
+                 scheduler: Any = None) -> None:
         jax = _jax()
         self.model_cls, self.md, self.config = model_cls, md, config
+        self.scheduler = scheduler
         need = int(md.obs.groupby("series_idx").size().max()) if n_rows is None else n_rows
         self.n_rows = max(8, 1 << int(np.ceil(np.log2(max(need, 1)))))
         t0 = time.perf_counter()
         self.program = compile_curve(model_cls, md, self.n_rows)
-        self._run = jax.jit(jax.vmap(partial(_run, self.program, int(config.tune),
-                                             int(config.draws))))
+        self._init = jax.jit(jax.vmap(partial(_init_lane, self.program)))
+        self._warm = jax.jit(jax.vmap(partial(_warm_lane, self.program),
+                                      in_axes=(0, 0, None, None, None, None, 0, 0, 0)))
+        self._draw = jax.jit(jax.vmap(partial(_draw_lane, self.program),
+                                      in_axes=(0, 0, 0, 0, None, 0, 0)))
         self.compile_seconds = time.perf_counter() - t0
+
+    def _run_chunk(self, keys: Any, pos0: Any, data: Any, target_accept: Any,
+                   n_steps: Any) -> tuple[Any, Any, Any]:
+        """Warm-up and sampling of one chunk of lanes, in blocks of BLOCK transitions: the
+        compiled programs do not depend on ``tune`` or ``draws``."""
+        jax = _jax()
+        jnp = jax.numpy
+        tune, draws = int(self.config.tune), int(self.config.draws)
+        in_win, ends = _schedule(tune)
+        nb = -(-tune // BLOCK)
+        pad = nb * BLOCK - tune
+        win = np.concatenate([in_win, np.zeros(pad, bool)]).astype(float).reshape(nb, BLOCK)
+        end = np.concatenate([ends, np.zeros(pad, bool)]).reshape(nb, BLOCK)
+        act = np.concatenate([np.ones(tune, bool), np.zeros(pad, bool)]).reshape(nb, BLOCK)
+        carry = self._init(pos0, data)
+        for b in range(nb):
+            carry = self._warm(carry, keys, jnp.int32(b), win[b], end[b], act[b], data,
+                               target_accept, n_steps)
+        state, imm, da, _ = carry
+        step = jnp.exp(da[1])
+        vals, div = [], []
+        for b in range(-(-draws // BLOCK)):
+            state, v, d = self._draw(state, step, imm, keys, jnp.int32(b), data, n_steps)
+            vals.append(v)
+            div.append(d)
+        vals = jax.tree.map(lambda *v: jnp.concatenate(v, axis=1)[:, :draws], *vals)
+        return vals, jnp.concatenate(div, axis=1)[:, :draws], step
+
+    def _run_dask(self, chunks: list[Any]) -> list[Any]:
+        """Run chunks on a Dask scheduler (a ``distributed.Client`` or its address). Each worker
+        compiles the program once (or loads it from the shared compilation cache); the chunks
+        and seeds are the local ones, so the numbers are the same."""
+        from distributed import Client
+
+        client = self.scheduler if isinstance(self.scheduler, Client) else Client(self.scheduler)
+        spec = (self.model_cls, self.md, self.config.as_dict(), self.n_rows)
+        key = curve_seed(int(self.config.seed), repr((self.model_cls.name, self.n_rows,
+                                                      self.config.to_json())))
+        futs = client.map(_remote_chunk, [key] * len(chunks), [spec] * len(chunks), chunks,
+                          pure=False)
+        out = client.gather(futs)
+        if not isinstance(self.scheduler, Client):
+            client.close()
+        return out
 
     def curve_data(self, obs: Any, by: str = "series_idx") -> list[np.ndarray]:
         """Padded per-curve data, each array (curves, n_rows), for ``obs`` grouped by ``by``
@@ -302,14 +396,18 @@ class CurveSampler:
         ta = np.full(len(lane_curve), target_accept)
         steps = np.full(len(lane_curve), int(n_steps or HMC_STEPS))
         n = len(lane_curve)
-        outs = []
-        for start in range(0, n, WIDTH):  # dispatched asynchronously: chunks overlap
+        chunks = []
+        for start in range(0, n, WIDTH):
             idx = np.arange(start, min(start + WIDTH, n))
             full = np.concatenate([idx, np.full(WIDTH - len(idx), idx[-1])])
-            args = jax.tree.map(lambda v, full=full: np.asarray(v)[full],
-                                (keys, pos0, d, ta, steps))
-            outs.append((len(idx), self._run(*args)))
-        parts = [jax.tree.map(lambda v, k=k: np.asarray(v)[:k], out) for k, out in outs]
+            chunks.append((len(idx), jax.tree.map(lambda v, full=full: np.asarray(v)[full],
+                                                  (keys, pos0, d, ta, steps))))
+        if self.scheduler is not None:
+            outs = self._run_dask([a for _, a in chunks])
+        else:  # dispatched asynchronously: chunks overlap
+            outs = [self._run_chunk(*a) for _, a in chunks]
+        parts = [jax.tree.map(lambda v, k=k: np.asarray(v)[:k], out)
+                 for (k, _), out in zip(chunks, outs, strict=True)]
         vals, div, step = jax.tree.map(lambda *v: np.concatenate(v), *parts)
         S = len(curves)
         values = {nm: np.asarray(v)[..., 0].reshape(S, C, -1)
@@ -513,7 +611,7 @@ def _series_ds(values: dict[str, np.ndarray], labels: list[str]) -> Any:
 
 
 def sample_percurve(model_cls: Any, md: Any, config: Any,
-                    sampler: CurveSampler | None = None
+                    sampler: CurveSampler | None = None, scheduler: Any = None
                     ) -> tuple[Any, dict[str, float], list[str], CurveSampler]:
     """Fit every curve of ``md`` with the two-stage engine.
 
@@ -528,7 +626,7 @@ def sample_percurve(model_cls: Any, md: Any, config: Any,
     """
     import xarray as xr
 
-    sampler = sampler or CurveSampler(model_cls, md, config)
+    sampler = sampler or CurveSampler(model_cls, md, config, scheduler=scheduler)
     labels = md.series["label"].tolist()
     names = [p.name for p in model_cls.all_params(md.likelihood)]
     data = sampler.curve_data(md.obs)

@@ -466,6 +466,7 @@ def fit(
     model: str = "sigmoid",
     *,
     config: Config | dict[str, Any] | None = None,
+    scheduler: Any = None,
     **options: Any,
 ) -> Fit:
     """Fit a hierarchical curve model to a score table.
@@ -480,6 +481,8 @@ def fit(
         Base options; keyword ``options`` override them (see :class:`emergence.Config`:
         ``sharp_width``, ``seed``, ``sampler``, ``draws``, ``tune``, ``chains``,
         ``likelihood``, ``families``, ``priors``, ...).
+    scheduler : distributed.Client or str, optional
+        Run the per-curve engine's batches on a Dask cluster (same numbers as locally).
 
     Returns
     -------
@@ -501,7 +504,7 @@ def fit(
     if cfg.resolved_engine() == "percurve":
         from .engine import sample_percurve
 
-        tree, t, notes, curve_sampler = sample_percurve(M, md, cfg)
+        tree, t, notes, curve_sampler = sample_percurve(M, md, cfg, scheduler=scheduler)
         tree = add_derived(tree, M, md, cfg)
         result = Fit(tree, cfg, table, md, Timing(t["compile"], t["stage1"] + t["stage2"]),
                      curve_sampler, notes=notes)
