@@ -39,6 +39,7 @@ from .data import ScoreTable, as_table
 from .errors import ConvergenceWarning
 from .inference import check_diagnostics, diagnostic_failures
 from .results import Fit, fit
+from .sampling import flat_at_chance
 
 VERDICTS = ("emergent", "smooth", "metric-induced", "undetermined")
 
@@ -443,39 +444,40 @@ def check(
 
 def _split_flat(table: ScoreTable, keys: list[str], cfg: Config) -> tuple[list[dict[str, Any]],
                                                                          ScoreTable]:
-    """Records for discrete curves indistinguishable from chance at every scale; rest of table."""
+    """Records for discrete curves indistinguishable from chance at every scale
+    (:func:`emergence.sampling.flat_at_chance`, the test ``Fit.summary`` uses too); rest of
+    the table."""
     from dataclasses import replace
 
-    from scipy.stats import binom
-
     d = table.data
-    flat_idx = []
-    records = []
-    for key, g in d.groupby(keys, sort=False):
-        if not (g["k"].notna().all() and g["chance"].notna().all()):
-            continue
-        c = g["chance"].to_numpy(float)
-        p = binom.sf(g["k"].to_numpy(float) - 1, g["n_items"].to_numpy(float),
-                     c + ABSENT_MARGIN * (1 - c))
-        if np.all(p > 0.01):
-            flat_idx.extend(g.index.tolist())
-            rec = dict(zip(keys, key, strict=True))
-            rec.setdefault("family", "(all)")
-            n_scales = int(g["x"].nunique())
-            best = float(g["y"].max())
-            msg = REASONS["flat_at_chance"].format(best=best, chance=float(c.max()),
-                                                   margin=ABSENT_MARGIN, x_max=10 ** g["x"].max())
-            reasons = ["flat_at_chance"] + (["too_sparse"] if n_scales < MIN_SCALES_FOR_VERDICT else [])
-            records.append({**rec, "verdict": "undetermined", "reasons": reasons,
-                            "messages": [msg] + ([REASONS["too_sparse"].format(n_scales=n_scales)]
-                                                 if n_scales < MIN_SCALES_FOR_VERDICT else []),
-                            "p_sharp": None, "p_sharp_avg": None, "width_median": None,
-                            "width_lo": None, "width_hi": None, "threshold_median": None,
-                            "threshold_lo": None, "threshold_hi": None, "n_scales": n_scales,
-                            "n_in_transition": None, "metric_kind": g["metric_kind"].iat[0],
-                            "weights": None, "preferred": None})
+    codes = d.groupby(keys, sort=False, dropna=False).ngroup()
+    flat = flat_at_chance(d.assign(series_idx=codes), margin=ABSENT_MARGIN)
+    flat_idx, records = [], []
+    for code in flat[flat].index:
+        g = d[codes == code]
+        flat_idx.extend(g.index.tolist())
+        records.append(_flat_record(g, keys))
     rest = replace(table, data=d.drop(index=flat_idx).reset_index(drop=True))
     return records, rest
+
+
+def _flat_record(g: pd.DataFrame, keys: list[str]) -> dict[str, Any]:
+    rec = {k: g[k].iat[0] for k in keys}
+    rec.setdefault("family", "(all)")
+    n_scales = int(g["x"].nunique())
+    c = g["chance"].to_numpy(float)
+    reasons = ["flat_at_chance"]
+    messages = [REASONS["flat_at_chance"].format(best=float(g["y"].max()), chance=float(c.max()),
+                                                 margin=ABSENT_MARGIN, x_max=10 ** g["x"].max())]
+    if n_scales < MIN_SCALES_FOR_VERDICT:
+        reasons.append("too_sparse")
+        messages.append(REASONS["too_sparse"].format(n_scales=n_scales))
+    empty = dict.fromkeys(("p_sharp", "p_sharp_avg", "p_sharp_nopool", "p_sharp_alt",
+                           "width_median", "width_lo", "width_hi", "threshold_median",
+                           "threshold_lo", "threshold_hi", "n_in_transition", "weights",
+                           "preferred"))
+    return {**rec, "verdict": "undetermined", "reasons": reasons, "messages": messages, **empty,
+            "n_scales": n_scales, "ppc_outside": 0, "metric_kind": g["metric_kind"].iat[0]}
 
 
 def _comparison_columns(comparison: Any, series: pd.DataFrame, models: list[str],

@@ -43,8 +43,10 @@ WIDTH = 32
 #: every STAGE2_THIN-th iteration kept; each iteration proposes INDEX_PROPOSALS new stage-1
 #: draws per curve).
 STAGE2_BURN = 500
-STAGE2_THIN = 4
+STAGE2_THIN = 8
 INDEX_PROPOSALS = 3
+#: Random-walk updates of the hyperparameters per iteration.
+HYPER_STEPS = 3
 #: Leapfrog steps per HMC transition. Under ``vmap`` a NUTS batch waits for its longest
 #: trajectory every iteration (measured: mean 24, max 63 steps on ObsScaling emergent, 3.2x the
 #: wall time of HMC with 16 steps for a lower ESS); a fixed count keeps every lane busy. The step
@@ -548,9 +550,11 @@ def run_stage_two(dens: Any, stage1: dict[str, np.ndarray], chains: int, draws: 
     keep_h = np.empty((J, chains, draws, 2))
     acc_idx = np.zeros(S)
     for it in range(burn + draws * STAGE2_THIN):
-        h, hyper_prior, ok = _hyper_step(dens, names, T[:, cols, idx], h, hyper_prior, step, rng)
-        if it < burn:
-            step *= np.exp(0.1 * (ok - 0.3) / np.sqrt(1 + it / 50))
+        for _ in range(HYPER_STEPS):
+            h, hyper_prior, ok = _hyper_step(dens, names, T[:, cols, idx], h, hyper_prior, step,
+                                             rng)
+            if it < burn:
+                step *= np.exp(0.1 * (ok - 0.3) / np.sqrt(1 + it / 50))
         w_old = _index_weight(dens, T[:, cols, idx], h) - lp1[cols, idx]
         acc = np.zeros(S)
         for _ in range(INDEX_PROPOSALS):
