@@ -71,3 +71,21 @@ def test_recovers_known_widths() -> None:
     assert ((s["width_lo"] <= truth) & (truth <= s["width_hi"])).all(), s
     assert (s["p_sharp"].to_numpy()[[0, 2]] > 0.5).all()
     assert (s["p_sharp"].to_numpy()[[1, 3]] < 0.5).all()
+
+
+def test_flat_at_chance_curve_reports_at_least_the_prior_width_interval() -> None:
+    """A curve at chance at every scale carries no information on its width: its interval in
+    ``Fit.summary()`` is at least as wide as the stage-1 prior's 90 % interval of the width
+    (computed here from the declared prior of ``logk``), not the population's."""
+    flat = pd.DataFrame({"task": "flat", "model": [f"m{i}" for i in range(8)],
+                         "params": 10 ** np.linspace(8, 11, 8), "score": 0.25,
+                         "n_items": 1000, "chance": 0.25})
+    f = em.fit(_table(4, extra=flat), **FAST)
+    s = f.summary().set_index("task")
+    prior = em.models.get("sigmoid").default_priors()["logk"].params
+    z = np.random.default_rng(0).normal(prior["mu"], prior["sigma"], 200_000)
+    lo, hi = np.quantile(2 * C.LN9 / np.exp(z), [0.05, 0.95])
+    assert not s.loc["flat", "width_informed"]
+    # 3 %: Monte Carlo error of the summary's 20,000 prior draws at the 5 % / 95 % quantiles
+    assert s.loc["flat", "width_lo"] <= 1.03 * lo and s.loc["flat", "width_hi"] >= hi / 1.03
+    assert s.loc[["t0", "t1", "t2", "t3"], "width_informed"].all()

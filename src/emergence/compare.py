@@ -389,12 +389,11 @@ def _loso(model: type[CurveModel], md: ModelData, sampler: CompiledSampler, fold
 def _full_fit(model: type[CurveModel], md: ModelData, cfg: Config, table: ScoreTable,
               sampler: CompiledSampler, tree: Any, seed: int) -> Any:
     """A :class:`~emergence.results.Fit` of the full data (reusing the compiled sampler)."""
-    from .results import Fit, add_derived
+    from .results import Fit
 
     if tree is None:
         tree = sampler.sample(data=model.data_arrays(md), seed=seed)
-    tree = add_derived(tree, model, md, cfg)
-    return Fit(tree, cfg, table, md, sampler.timing, sampler)
+    return Fit.from_tree(tree, cfg, table, md, sampler.timing, sampler)
 
 
 def _reusable_fit(f: Any, name: str, cfg: Config, data: ScoreTable) -> Any:

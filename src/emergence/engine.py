@@ -43,8 +43,8 @@ WIDTH = 32
 #: every STAGE2_THIN-th iteration kept; each iteration proposes INDEX_PROPOSALS new stage-1
 #: draws per curve).
 STAGE2_BURN = 500
-STAGE2_THIN = 8
-INDEX_PROPOSALS = 3
+STAGE2_THIN = 16
+INDEX_PROPOSALS = 5
 #: Random-walk updates of the hyperparameters per iteration.
 HYPER_STEPS = 3
 #: Leapfrog steps per HMC transition. Under ``vmap`` a NUTS batch waits for its longest

@@ -62,6 +62,20 @@ class Fit:
         self._diag_per_series = per
         self._diag_overall = overall
 
+    @classmethod
+    def from_tree(cls, tree: Any, config: Config, table: ScoreTable, model_data: ModelData,
+                  timing: Timing | None = None, sampler: Any = None,
+                  notes: list[str] | None = None) -> Fit:
+        """A Fit from sampled draws: the derived draws (width, threshold, ceiling, ...) are
+        added here, so no caller has to remember to."""
+        tree = add_derived(tree, get(config.model), model_data, config)
+        return cls(tree, config, table, model_data, timing, sampler, notes)
+
+    @property
+    def sampler(self) -> Any:
+        """The compiled sampler behind the fit (read-only; None for a fit loaded from disk)."""
+        return self._sampler
+
     #: Options :meth:`resample` may change (they do not change the compiled model).
     SAMPLER_OPTIONS = ("draws", "tune", "chains", "target_accept", "seed")
 
@@ -106,14 +120,13 @@ class Fit:
             cs = self._sampler if same else CurveSampler(self.model, self.model_data, cfg)
             cs.config = cfg
             tree, t, notes, cs = sample_percurve(self.model, self.model_data, cfg, cs)
-            tree = add_derived(tree, self.model, self.model_data, cfg)
-            return Fit(tree, cfg, self.table, self.model_data,
-                       Timing(0.0 if same else t["compile"], t["stage1"] + t["stage2"]), cs,
-                       notes=notes)
+            return Fit.from_tree(tree, cfg, self.table, self.model_data,
+                                 Timing(0.0 if same else t["compile"], t["stage1"] + t["stage2"]),
+                                 cs, notes)
         sampler = copy.copy(self._sampler)
         sampler.config, sampler.timing = cfg, Timing(compile=0.0)
-        tree = add_derived(sampler.sample(), self.model, self.model_data, cfg)
-        return Fit(tree, cfg, self.table, self.model_data, sampler.timing, sampler)
+        return Fit.from_tree(sampler.sample(), cfg, self.table, self.model_data, sampler.timing,
+                             sampler)
 
     # ---- basic views ---------------------------------------------------------------------
     @property
@@ -387,8 +400,10 @@ class Fit:
         """Save to NetCDF (posterior, config, data and dropped rows; no pickle), atomically."""
         tree = self.tree.copy()
         # derived draws are recomputed from the parameters on load: store only the parameters
-        post = tree["posterior"].to_dataset()
-        tree["posterior"] = xr.DataTree(post.drop_vars([v for v in DERIVED if v in post]))
+        for group in ("posterior", "stage1"):
+            if group in tree.children:
+                post = tree[group].to_dataset()
+                tree[group] = xr.DataTree(post.drop_vars([v for v in DERIVED if v in post]))
         ss = tree["sample_stats"].to_dataset()
         keep = [v for v in ss.data_vars if ss[v].dtype.kind in "biuf"]
         tree["sample_stats"] = xr.DataTree(ss[keep])
@@ -443,9 +458,9 @@ def load_fit(path: str | Path) -> Fit:
     core = tree.copy()
     for g in ("score_table", "dropped_rows"):
         del core[g]
-    core = add_derived(core, get(config.model), md, config)
     t = json.loads(attrs.get("timing", "{}"))
-    return Fit(core, config, table, md, Timing(t.get("compile", 0.0), t.get("sample", 0.0)))
+    return Fit.from_tree(core, config, table, md,
+                         Timing(t.get("compile", 0.0), t.get("sample", 0.0)))
 
 
 def add_derived(tree: Any, model: type[CurveModel], md: ModelData, config: Config) -> Any:
@@ -505,12 +520,11 @@ def fit(
         from .engine import sample_percurve
 
         tree, t, notes, curve_sampler = sample_percurve(M, md, cfg, scheduler=scheduler)
-        tree = add_derived(tree, M, md, cfg)
-        result = Fit(tree, cfg, table, md, Timing(t["compile"], t["stage1"] + t["stage2"]),
-                     curve_sampler, notes=notes)
+        result = Fit.from_tree(tree, cfg, table, md,
+                               Timing(t["compile"], t["stage1"] + t["stage2"]), curve_sampler,
+                               notes)
     else:
         sampler = CompiledSampler(M.build_from(md, cfg), cfg)
-        tree = add_derived(sampler.sample(), M, md, cfg)
-        result = Fit(tree, cfg, table, md, sampler.timing, sampler)
+        result = Fit.from_tree(sampler.sample(), cfg, table, md, sampler.timing, sampler)
     check_diagnostics(result.diagnostics_by_series(), cfg, what=f"{cfg.model} fit")
     return result

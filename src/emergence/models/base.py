@@ -94,7 +94,10 @@ class SeriesParam:
     prior of the two-stage engine and the prior without pooling. ``mu``/``sigma`` (names
     ``mu_<name>``, ``sigma_<name>``) are the hyperpriors of the population
     ``<population>(mu, sigma)`` (``StudentT`` with :data:`POPULATION_NU` degrees of freedom, or
-    ``Normal``); ``mu=None`` declares an unpooled parameter.
+    ``Normal``); ``mu=None`` declares an unpooled parameter. Population scales have
+    boundary-avoiding Gamma priors (Chung et al. 2013): a population that collapses onto one
+    value (its scale near 0, which a half-normal favours when the data say little) would leave
+    the population step almost no stage-1 draw to accept.
     """
 
     name: str
@@ -132,11 +135,11 @@ NOISE_PARAMS = {
     "log_tau": SeriesParam(
         "log_tau", Prior("Normal", {"mu": float(np.log(0.3)), "sigma": 1.0}),
         Prior("Normal", {"mu": float(np.log(0.3)), "sigma": 0.75}),
-        Prior("HalfNormal", {"sigma": 0.5}), "Normal",
+        Prior("Gamma", {"alpha": 3.0, "beta": 6.0}), "Normal",
         "log sd of model-to-model variation on the logit scale; pooled across curves"),
     "log_phi": SeriesParam(
         "log_phi", Prior("Normal", {"mu": 4.0, "sigma": 2.0}),
-        Prior("Normal", {"mu": 4.0, "sigma": 1.5}), Prior("HalfNormal", {"sigma": 1.0}),
+        Prior("Normal", {"mu": 4.0, "sigma": 1.5}), Prior("Gamma", {"alpha": 2.0, "beta": 2.0}),
         "Normal", "log concentration of the beta(-binomial) likelihood; pooled across curves"),
 }
 OTHER_PRIORS = {

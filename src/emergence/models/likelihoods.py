@@ -15,6 +15,11 @@ of the mean curve, so tail rows never saturate.
     ``z ~ Normal(logit mu, sqrt(tau^2 + v))``. Scores without counts use ``z = logit(y)`` with
     ``v`` from ``n_items`` when known, else 0. ``tau`` (``log_tau`` per curve) is partially pooled
     across curves: one curve's jump cannot be explained away by noise that no other curve shows.
+    A count of 0 (or n) says only that ``logit p`` lies below (above) about ``z``: such rows are
+    *censored*, ``P(logit p < z) = Phi((z - logit mu) / s)``, so a steep curve whose tail falls
+    far below 1/n is not penalised (a normal density at ``z`` would pull every sharp rise towards
+    a smooth one). ``Phi`` is computed as ``logistic(1.702 t)`` (max. error 0.01), which keeps
+    the density one expression in numpy, PyTensor and JAX.
 ``binomial``
     Item sampling only (``k ~ Binomial(n, mu)``); every wiggle is signal.
 ``betabinomial`` / ``beta``
@@ -30,6 +35,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 LOG_2PI = float(np.log(2 * np.pi))
+#: Scale of the logistic approximation of the normal CDF, Phi(t) ~ logistic(1.702 t).
+PROBIT_LOGISTIC = 1.702
 #: Items assumed for squeezing scores of exactly 0 or 1 when no ``n_items`` is known
 #: (Smithson & Verkuilen 2006): y -> clip(y, 0.5/N, 1 - 0.5/N).
 SQUEEZE_N = 1000
@@ -61,14 +68,15 @@ def row_arrays(k: np.ndarray, n: np.ndarray, y: np.ndarray) -> dict[str, np.ndar
     -------
     dict
         ``z`` (empirical logit), ``v`` (its sampling variance), ``k``, ``n`` (0 where unknown),
-        ``y`` (squeezed into (0, 1)) and ``use_counts`` (1.0 where counts are known).
+        ``y`` (squeezed into (0, 1)), ``use_counts`` (1.0 where counts are known) and ``cens``
+        (-1 for a count of 0, +1 for a count of n: censored in the logit-normal likelihood).
 
     Examples
     --------
     >>> import numpy as np
     >>> a = row_arrays(np.array([0.0]), np.array([99.0]), np.array([0.0]))
-    >>> round(float(a["z"][0]), 3), round(float(a["v"][0]), 3)
-    (-5.293, 2.01)
+    >>> round(float(a["z"][0]), 3), round(float(a["v"][0]), 3), float(a["cens"][0])
+    (-5.293, 2.01, -1.0)
     """
     k = np.asarray(k, float)
     n = np.asarray(n, float)
@@ -79,8 +87,10 @@ def row_arrays(k: np.ndarray, n: np.ndarray, y: np.ndarray) -> dict[str, np.ndar
     p = np.where(counts, (np.nan_to_num(k) + 0.5) / (nn + 1), ysq)
     z = np.log(p) - np.log1p(-p)
     v = np.where(np.isfinite(n), 1.0 / ((nn + 1) * p * (1 - p)), 0.0)
+    kk = np.nan_to_num(k)
+    cens = np.where(counts & (kk <= 0), -1.0, np.where(counts & (kk >= nn), 1.0, 0.0))
     return {"z": z, "v": v, "k": np.where(counts, k, 0.0), "n": np.where(counts, n, 0.0),
-            "y": ysq, "use_counts": counts.astype(float)}
+            "y": ysq, "use_counts": counts.astype(float), "cens": cens}
 
 
 @dataclass(frozen=True)
@@ -123,7 +133,11 @@ class LogitNormal(Likelihood):
     def logp(self, xp: ModuleType, lmu: Any, l1mu: Any, d: dict[str, Any], noise: Any) -> Any:
         var = xp.exp(2.0 * noise) + d["v"]
         r = d["z"] - (lmu - l1mu)
-        return -0.5 * (r * r / var + xp.log(var) + LOG_2PI)
+        dens = -0.5 * (r * r / var + xp.log(var) + LOG_2PI)
+        # censored rows: log Phi(cens * -r / s) with Phi(t) ~ logistic(1.702 t)
+        t = -PROBIT_LOGISTIC * d["cens"] * r / xp.sqrt(var)
+        tail = -xp.logaddexp(0.0, -t)
+        return _where(xp, d["cens"] * d["cens"] > 0.5, tail, dens)
 
     def draw(self, rng: np.random.Generator, mu: np.ndarray, noise: np.ndarray | None,
              n_items: np.ndarray | None) -> np.ndarray:

@@ -34,9 +34,9 @@ class LogLinearModel(CurveModel):
     params = (
         SeriesParam("x0", Prior("Normal", {"mu": "x_mid", "sigma": 3.0}),
                     Prior("Normal", {"mu": "x_mid", "sigma": 2.0}),
-                    Prior("HalfNormal", {"sigma": 1.5}), doc="log10 scale at mid-rise"),
+                    Prior("Gamma", {"alpha": 2.0, "beta": 2.0 / 1.5}), doc="log10 scale at mid-rise"),
         SeriesParam("logw", Prior("Normal", {"mu": float(np.log(2.5)), "sigma": 1.5}),
                     Prior("Normal", {"mu": float(np.log(2.5)), "sigma": 1.0}),
-                    Prior("HalfNormal", {"sigma": 1.0}),
+                    Prior("Gamma", {"alpha": 2.0, "beta": 2.0}),
                     doc="log of the ramp length in decades (10-90 % width = 0.83 w)"),
     )

@@ -54,11 +54,11 @@ class PowerLawModel(CurveModel):
     params = (
         SeriesParam("x0", Prior("Normal", {"mu": "x_mid", "sigma": 3.0}),
                     Prior("Normal", {"mu": "x_mid", "sigma": 2.0}),
-                    Prior("HalfNormal", {"sigma": 1.5}),
+                    Prior("Gamma", {"alpha": 2.0, "beta": 2.0 / 1.5}),
                     doc="log10 scale at mid-rise (reference answer length)"),
         SeriesParam("log_alpha", Prior("Normal", {"mu": float(np.log(0.5)), "sigma": 1.5}),
                     Prior("Normal", {"mu": float(np.log(0.5)), "sigma": 1.0}),
-                    Prior("HalfNormal", {"sigma": 1.0}),
+                    Prior("Gamma", {"alpha": 2.0, "beta": 2.0}),
                     doc="log of the power-law exponent of the per-item (per-token) loss"),
     )
 

@@ -7,12 +7,13 @@ tails: a curve whose data say "sharp" stays sharp among smooth ones) and a wide 
 (the prior of a curve analysed alone, and of the per-curve engine's first stage):
 
 * ``x0``: stage 1 ``Normal(x_mid, 3)``; population ``mu_x0 ~ Normal(x_mid, 2)`` (thresholds
-  centred on the middle of the tested log10 range), ``sigma_x0 ~ HalfNormal(1.5)``.
+  centred on the middle of the tested log10 range), ``sigma_x0 ~ Gamma(2, 2/1.5)`` (mean 1.5;
+  population scales avoid 0, see :class:`~emergence.models.base.SeriesParam`).
 * ``logk``: stage 1 ``Normal(log(2 ln 9), 1.5)`` (90 % of widths in 0.08-12 decades);
   population ``mu_logk ~ Normal(log(2 ln 9), 1)``: the median width ``2 ln 9 / k`` is centred on
   **1 decade**, the default sharpness cut, so the prior puts about half its mass on sharp and
   half on smooth transitions and P(sharp) is driven by the data; ``sigma_logk ~
-  HalfNormal(1)``.
+  Gamma(2, 2)`` (mean 1).
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ class SigmoidModel(CurveModel):
     params = (
         SeriesParam("x0", Prior("Normal", {"mu": "x_mid", "sigma": 3.0}),
                     Prior("Normal", {"mu": "x_mid", "sigma": 2.0}),
-                    Prior("HalfNormal", {"sigma": 1.5}), doc="threshold: log10 scale at mid-rise"),
+                    Prior("Gamma", {"alpha": 2.0, "beta": 2.0 / 1.5}), doc="threshold: log10 scale at mid-rise"),
         SeriesParam("logk", Prior("Normal", {"mu": float(np.log(2 * C.LN9)), "sigma": 1.5}),
                     Prior("Normal", {"mu": float(np.log(2 * C.LN9)), "sigma": 1.0}),
-                    Prior("HalfNormal", {"sigma": 1.0}), doc="log steepness per decade"),
+                    Prior("Gamma", {"alpha": 2.0, "beta": 2.0}), doc="log steepness per decade"),
     )
