@@ -19,11 +19,14 @@ from ._app import app, console, print_frame, show_warnings
 DATASET = "obsscaling_emergent"
 #: Task subset (globs); None runs every task of the bundled table.
 DEMO_TASKS: list[str] | None = None
-DEMO_DRAWS = 1000
-DEMO_TUNE = 1000
+#: The package defaults (per-curve engine: 4 chains of 500 draws after 500 tuning steps).
+DEMO_DRAWS = 500
+DEMO_TUNE = 500
 #: Cross-validation of the sigmoid against the smooth curves ("loso", "loo" or "none").
 DEMO_CV = "loso"
-DEMO_PSENSE = True
+#: Power-scaling prior sensitivity applies to the joint engine only; the per-curve engine's
+#: prior check is pooling_sensitive (part of every check).
+DEMO_PSENSE = False
 DEMO_SEED = 20240101
 TITLE = "emergence demo: is each ObsScaling emergent task's rise sharp? (Ruan et al. 2024)"
 VERDICT_COLUMNS = ["task", "metric", "family", "verdict", "p_sharp_avg", "p_sharp",
