@@ -82,7 +82,8 @@ MIN_BANDWIDTH = 0.01
 SQUEEZE_N = 1000
 KEYS = ["task", "metric", "family", "shots", "setting"]
 SUMMARY_COLUMNS = ["method", "n", "coverage_50", "coverage_80", "coverage_90", "mean_width_90",
-                   "mean_log_score", "crps", "n_failed", "mean_log_score_common", "crps_common"]
+                   "mean_log_score", "crps", "n_failed", "median_log_score",
+                   "mean_log_score_common", "crps_common"]
 
 
 def _h(text: str) -> int:
@@ -223,7 +224,8 @@ class BacktestResult:
         Columns: ``method`` (the package's row is ``"emergence"``), ``n`` (scored points),
         ``coverage_50``, ``coverage_80``, ``coverage_90`` (share of observed scores inside the
         central interval), ``mean_width_90``, ``mean_log_score`` (higher is better), ``crps``
-        (mean, lower is better), ``n_failed`` (points the method could not forecast), and
+        (mean, lower is better), ``n_failed`` (points the method could not forecast),
+        ``median_log_score`` (one confidently wrong forecast can dominate the mean), and
         ``mean_log_score_common`` / ``crps_common`` over the points every method scored.
         """
         r = self.records
@@ -243,6 +245,7 @@ class BacktestResult:
             row["mean_log_score"] = float(ok["log_score"].mean())
             row["crps"] = float(ok["crps"].mean())
             row["n_failed"] = int(len(g) - len(ok))
+            row["median_log_score"] = float(ok["log_score"].median())
             row["mean_log_score_common"] = float(common["log_score"].mean())
             row["crps_common"] = float(common["crps"].mean())
             rows.append(row)
