@@ -276,3 +276,12 @@ def test_calibrated_forecasts_on_families_with_model_level_noise():
     assert 0.80 <= s.loc["emergence", "coverage_90"] <= 0.98
     for b in BASELINES:
         assert s.loc["emergence", "mean_log_score"] > s.loc[b, "mean_log_score"], b
+
+
+def test_equal_weight_mixture_takes_the_same_share_from_each_model():
+    from emergence.backtest import _mixture
+
+    a = np.zeros((100, 2))
+    b = np.ones((100, 2))
+    mix = _mixture([{"draws": {7: a}}, {"draws": {7: b}}], 7, 100)
+    assert mix.shape == (100, 2) and mix[:, 0].mean() == 0.5

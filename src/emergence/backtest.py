@@ -305,16 +305,16 @@ def load_backtest(path: str | Path) -> BacktestResult:
         raise ValueError(f"{str(path)!r} is not a back-test saved by emergence (no "
                          "'kind': 'backtest').")
 
-    def frame(v: Any) -> pd.DataFrame:
-        return pd.DataFrame(v).apply(
-            lambda s: s.astype(float) if s.dtype == object and s.map(
-                lambda e: e is None or isinstance(e, float | int)).all() and s.notna().any()
-            else s)
+    text_cols = (*KEYS, "label", "model", "method", "status", "family", "reason")
 
-    records = pd.DataFrame(d["records"])
-    for c in records.columns:
-        if c not in (*KEYS, "label", "model", "method", "status"):
-            records[c] = pd.to_numeric(records[c], errors="coerce")
+    def frame(v: Any) -> pd.DataFrame:
+        df = pd.DataFrame(v)
+        for c in df.columns:
+            if c not in text_cols:
+                df[c] = pd.to_numeric(df[c], errors="coerce")
+        return df
+
+    records = frame(d["records"])
     return BacktestResult(records=records, curves=pd.DataFrame(d["curves"]),
                           skipped=pd.DataFrame(d["skipped"]), training=frame(d["training"]),
                           fans=frame(d["fans"]), fits=d.get("fits", []), config=d["config"])
@@ -448,7 +448,10 @@ def baseline_task(task: dict[str, Any]) -> dict[str, Any]:
             out["errors"][m] = str(exc)
             continue
         out["draws"][m] = d[:, :k]
-        out["fans"][m] = _fan(d[:, k:])
+        fan = _fan(d[:, k:])
+        if m == "persistence":  # a forecast from the last point: no fan over the training range
+            fan[:, q["grid"] < q["x"].max()] = np.nan
+        out["fans"][m] = fan
     return out
 
 
