@@ -549,6 +549,17 @@ def _assemble(queries: list[dict[str, Any]], fit_out: list[dict[str, Any]],
     return forecasts, fan_rows
 
 
+def _checked_fits(fit_out: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The training fits' records; warn once when any failed its diagnostics."""
+    fits = [r["fit"] for r in fit_out]
+    bad = [f"{f['model']} ({'; '.join(f['failed'])})" for f in fits if f["failed"]]
+    if bad:
+        warnings.warn(f"MCMC diagnostics of the training fit(s) failed: {', '.join(bad)}; their "
+                      "forecasts are scored anyway, read them with care.", ConvergenceWarning,
+                      stacklevel=3)
+    return fits
+
+
 def _fit_config(cfg: Config, model: str, seed: int) -> dict[str, Any]:
     return cfg.replace(model=model, seed=int(_rng(seed, _h(model)).integers(2**31))).as_dict()
 
@@ -624,16 +635,10 @@ def backtest(
                    "n_boot": n_boot} for q in queries] if base_methods else []
     fit_out = _run(emergence_task, fit_tasks, scheduler)
     base_out = _run(baseline_task, base_tasks, scheduler)
-
     forecasts, fan_rows = _assemble(queries, fit_out, base_out, base_methods, n_draws)
-    max_train = train.groupby("_curve")["x"].max().to_dict()
-    records = _records(hold, curves, methods, forecasts, max_train)
-    fits = [r["fit"] for r in fit_out]
-    bad = [f"{f['model']} ({'; '.join(f['failed'])})" for f in fits if f["failed"]]
-    if bad:
-        warnings.warn(f"MCMC diagnostics of the training fit(s) failed: {', '.join(bad)}; their "
-                      "forecasts are scored anyway, read them with care.", ConvergenceWarning,
-                      stacklevel=2)
+    records = _records(hold, curves, methods, forecasts,
+                       train.groupby("_curve")["x"].max().to_dict())
+    fits = _checked_fits(fit_out)
     return BacktestResult(
         records=records, curves=curves.drop(columns=["_key"]), skipped=skipped,
         training=train[["_curve", "model", "family", "x", "y"]].rename(
