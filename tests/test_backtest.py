@@ -248,7 +248,9 @@ def test_cli_backtest_json_and_report(tmp_path):
     from emergence.cli import app
 
     csv = tmp_path / "s.csv"
-    simulate_families(n_families=1, n_sharp=1, n_smooth=1, sizes=6).to_csv(csv, index=False)
+    frame = simulate_families(n_families=1, n_sharp=1, n_smooth=1, sizes=6)
+    sparse = frame[frame["task"] == "sharp_0"].head(3).assign(task="<b>sparse</b>")
+    pd.concat([frame, sparse], ignore_index=True).to_csv(csv, index=False)
     out, rep = tmp_path / "bt.json", tmp_path / "bt.html"
     res = CliRunner().invoke(app, ["backtest", str(csv), "--methods", "linear,persistence",
                                    "--seed", "3", "--json", str(out), "--report", str(rep)])
@@ -257,6 +259,8 @@ def test_cli_backtest_json_and_report(tmp_path):
     assert load_backtest(out).summary()["method"].tolist() == ["linear", "persistence"]
     page = rep.read_text()
     assert "Back-test" in page and "data:image/png;base64" in page
+    assert "&lt;b&gt;sparse&lt;/b&gt;" in page and "<b>sparse" not in page  # listed, escaped
+    assert "1 curve(s) not back-tested" in res.output
     bad = CliRunner().invoke(app, ["backtest", str(csv), "--holdout", "9"])
     assert bad.exit_code == 2 and "holdout + 3" in bad.output
 
