@@ -263,6 +263,8 @@ def test_cli_backtest_json_and_report(tmp_path):
     assert "1 curve(s) not back-tested" in res.output
     bad = CliRunner().invoke(app, ["backtest", str(csv), "--holdout", "9"])
     assert bad.exit_code == 2 and "holdout + 3" in bad.output
+    bad = CliRunner().invoke(app, ["backtest", str(csv), "--report", str(tmp_path / "r.txt")])
+    assert bad.exit_code == 2 and ".html or .pdf" in bad.output
 
 
 # ---- must show ----------------------------------------------------------------------------

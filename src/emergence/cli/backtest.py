@@ -83,6 +83,8 @@ def backtest_command(
     forecasts of the package and of point-fit baselines (coverage, width, log score, CRPS)."""
     from ..backtest import backtest
 
+    if report is not None and report.suffix.lower() not in (".html", ".pdf"):
+        fail(f"--report {str(report)!r} must end in .html or .pdf.")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         table = load_input(file, scale, task, metric, family)
