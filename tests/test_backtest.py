@@ -179,6 +179,19 @@ def test_backtest_split_records_and_summary(small_bt, small_table):
     assert bt.fits[0]["model"] == "sigmoid" and bt.fits[0]["n_series"] == 4
 
 
+def test_predictability_calls(small_bt):
+    p = small_bt.predictability()
+    assert len(p) == len(small_bt.curves)
+    r = small_bt.records[small_bt.records["method"] == "emergence"].set_index("curve")
+    for row in p.to_dict("records"):
+        obs, lo, hi = r.loc[row["curve"], ["observed", "lo_90", "hi_90"]]
+        want = ("unpredicted_jump" if obs > hi else "below_forecast" if obs < lo
+                else "predictable_from_smaller")
+        assert row["call"] == want
+    with pytest.raises(ValueError, match="not scored"):
+        small_bt.predictability(level=0.95)
+
+
 def test_backtest_save_load_roundtrip(small_bt, tmp_path):
     p = small_bt.save(tmp_path / "bt.json")
     raw = json.loads(p.read_text())

@@ -266,6 +266,37 @@ class BacktestResult:
                 rows.append({"method": m, "nominal": float(p), "coverage": cov, "n": len(pit)})
         return pd.DataFrame(rows)
 
+    def predictability(self, method: str = "emergence", level: float = 0.9) -> pd.DataFrame:
+        """Per curve: did the held-out scores land inside the forecast from the smaller models?
+
+        The ingredient of the "not predictable by extrapolation" half of the emergence
+        definition. ``call`` is ``"unpredicted_jump"`` when a held-out score lies above the
+        central ``level`` interval of ``method``'s forecast, ``"below_forecast"`` when one lies
+        below it (and none above), ``"predictable_from_smaller"`` when all lie inside, and
+        ``"no_forecast"`` when the method could not forecast the curve.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``curve``, keys, ``label``, ``n_points``, ``n_above``, ``n_below``, ``max_pit``,
+            ``call``.
+        """
+        tag = round(level * 100)
+        if f"lo_{tag}" not in self.records:
+            raise ValueError(f"level {level!r} was not scored; use one of {LEVELS}.")
+        r = self.records[self.records["method"] == method]
+        rows = []
+        for cid, g in r.groupby("curve", sort=True):
+            ok = g[g["log_score"].notna()]
+            above = int((ok["observed"] > ok[f"hi_{tag}"]).sum())
+            below = int((ok["observed"] < ok[f"lo_{tag}"]).sum())
+            call = ("no_forecast" if ok.empty else "unpredicted_jump" if above else
+                    "below_forecast" if below else "predictable_from_smaller")
+            rows.append({"curve": int(cid), **{k: g[k].iat[0] for k in KEYS},
+                         "label": g["label"].iat[0], "n_points": len(g), "n_above": above,
+                         "n_below": below, "max_pit": float(ok["pit"].max()), "call": call})
+        return pd.DataFrame(rows)
+
     # ---- persistence ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (``kind``, ``config``, ``summary``, ``records`` and the rest)."""
