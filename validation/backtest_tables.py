@@ -2,6 +2,7 @@
 
     python validation/backtest_tables.py [--holdout 1] [--seed 1] [--draws 500] [--tune 500]
         [--datasets obsscaling_emergent,bbh,pythia_opt_bloom] [--doc docs/backtest.md]
+        [--from-results]   # only rewrite the docs table from docs/results/backtest_*.json
 
 For each bundled dataset, holds out the largest model of each family of every curve with at
 least 4 sizes, forecasts it from the smaller ones with the package (``emergence``) and each
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import time
 import warnings
 from pathlib import Path
@@ -65,11 +67,18 @@ def run(name: str, args: argparse.Namespace) -> dict:
     return out
 
 
+def _columns(df: pd.DataFrame) -> pd.DataFrame:
+    return df[[c for c in (*COLS, "median_log_score") if c in df]]
+
+
 def block(results: list[dict], args: argparse.Namespace) -> str:
     """The markdown written between the markers of the docs page."""
-    cmd = (f"python validation/backtest_tables.py --holdout {args.holdout} --seed {args.seed} "
-           f"--draws {args.draws} --tune {args.tune} --chains {args.chains}")
-    parts = [f"Made by `{cmd}` on {results[0]['date']} (2 shared cores).", ""]
+    c = results[0]["config"]
+    cmd = (f"python validation/backtest_tables.py --holdout {c['holdout']} --seed {c['seed']} "
+           f"--draws {c['fit']['draws']} --tune {c['fit']['tune']} --chains {c['fit']['chains']}"
+           + (f" --datasets {args.datasets}" if args.datasets != ",".join(DATASETS) else ""))
+    parts = [f"Made by `{cmd}` on {results[0]['date']} (2 cores shared with other jobs: "
+             "the times are inflated).", ""]
     for r in results:
         f = r["fits"][0] if r["fits"] else {}
         diag = (f"fit: R-hat max {f.get('rhat_max', float('nan')):.3f}, bulk ESS min "
@@ -77,7 +86,7 @@ def block(results: list[dict], args: argparse.Namespace) -> str:
                 "divergences" if f else "")
         parts += [f"**{r['dataset']}** -- {r['curves']} curves back-tested ({r['skipped']} with "
                   f"too few sizes), {r['points']} held-out points, {r['seconds']:.0f} s; {diag}.",
-                  "", markdown_table(pd.DataFrame(r["summary"])[COLS]), ""]
+                  "", markdown_table(_columns(pd.DataFrame(r["summary"]))), ""]
     return "\n".join(parts)
 
 
@@ -91,8 +100,15 @@ def main() -> None:
     ap.add_argument("--datasets", default=",".join(DATASETS))
     ap.add_argument("--doc", default="docs/backtest.md")
     ap.add_argument("--full", default=None, help="folder for the full results (JSON)")
+    ap.add_argument("--from-results", action="store_true",
+                    help="rebuild the docs table from docs/results/backtest_*.json, no rerun")
     args = ap.parse_args()
-    results = [run(n, args) for n in args.datasets.split(",")]
+    names = args.datasets.split(",")
+    if args.from_results:
+        results = [json.loads((Path("docs/results") / f"backtest_{n}.json").read_text())
+                   for n in names]
+    else:
+        results = [run(n, args) for n in names]
     doc = Path(args.doc)
     text = doc.read_text(encoding="utf-8") if doc.exists() else f"{START}\n{END}\n"
     if START in text and END in text:
