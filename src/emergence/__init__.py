@@ -18,6 +18,7 @@ except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0+unknown"
 
 from . import curves, datasets, models
+from .backtest import BacktestResult, backtest, load_backtest
 from .check import CheckResult, check
 from .compare import Comparison, compare
 from .config import Config
@@ -36,6 +37,7 @@ from .report import report
 from .results import Fit, fit, load_fit
 
 __all__ = [
+    "BacktestResult",
     "CheckResult",
     "Comparison",
     "Config",
@@ -51,6 +53,7 @@ __all__ = [
     "SparseDataWarning",
     "Truth",
     "__version__",
+    "backtest",
     "check",
     "compare",
     "curves",
@@ -58,6 +61,7 @@ __all__ = [
     "design",
     "fit",
     "from_wide",
+    "load_backtest",
     "load_fit",
     "load_scores",
     "models",

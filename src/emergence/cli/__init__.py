@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from . import backtest as _backtest  # noqa: F401
 from . import check as _check  # noqa: F401
 from . import compare as _compare  # noqa: F401  (registers commands)
 from . import demo as _demo  # noqa: F401
