@@ -278,6 +278,8 @@ class Fit:
         if kind not in ("score", "mean"):
             raise ValueError(f"kind={kind!r}: choose 'score' or 'mean'.")
         x = np.atleast_1d(np.asarray(scales, float))
+        if not log10 and np.any(~(x > 0)):
+            raise ValueError("raw scales must be positive; pass log10 scales with log10=True.")
         x = x if log10 else np.log10(x)
         if series is None:
             idx = list(range(len(self.series)))
@@ -422,74 +424,6 @@ class Fit:
         })
         return atomic_write(path, lambda p: tree.to_netcdf(p, engine="h5netcdf"))
 
-    # ---- prediction (PROVISIONAL: the new core replaces this body, same signature) --------
-    def predict(self, scales: Any, series: Any = None, *, kind: str = "score",
-                n_items: int | None = None, log10: bool = True,
-                seed: int | None = None) -> xr.DataArray:
-        """Posterior predictive draws at new scales, of the mean curve or of an observed score.
-
-        Parameters
-        ----------
-        scales : array-like
-            Scales at which to predict: log10 scales when ``log10=True``, else raw parameter
-            counts (or FLOPs, whichever axis was fitted).
-        series : int, str, list of them, or None
-            Curves to predict (positions in :attr:`series` or labels); ``None``: every curve.
-        kind : {"score", "mean"}
-            ``"mean"``: draws of the mean curve ``mu`` (chance floor and ceiling included).
-            ``"score"``: draws of an observed score, with the fitted noise model: a
-            beta-binomial with the curve's ``log_phi`` and ``n_items`` items on curves fitted
-            on counts (binomial without ``log_phi``), a beta on curves fitted on scores.
-        n_items : int, optional
-            Items of the predicted evaluation (``kind="score"``); default: the curve's own
-            (its most frequent ``n_items``), or no item noise when unknown.
-        log10 : bool
-            Whether ``scales`` are log10 scales.
-        seed : int, optional
-            Seed of the noise draws.
-
-        Returns
-        -------
-        xarray.DataArray
-            Dims ``("sample", "series", "scale")`` on the fitted 0..1 scale of the curve.
-
-        Examples
-        --------
-        >>> import emergence as em
-        >>> f = em.fit(em.datasets.load("obsscaling_emergent"), seed=1)  # doctest: +SKIP
-        >>> f.predict([10.5, 11.0], "arithmetic_3ds | exact_match | OPT").median("sample")  # doctest: +SKIP
-        """
-        if kind not in ("score", "mean"):
-            raise ValueError(f"kind={kind!r} is not valid; use 'score' or 'mean'.")
-        raw = np.atleast_1d(np.asarray(scales, dtype=float))
-        if not log10 and np.any(~(raw > 0)):
-            raise ValueError("raw scales must be positive; pass log10 scales with log10=True.")
-        x = raw if log10 else np.log10(raw)
-        sel = (list(range(len(self.series))) if series is None else
-               [self._series_index(s) for s in (series if isinstance(series, list | tuple | np.ndarray)
-                                                else [series])])
-        rng = np.random.default_rng(seed)
-        obs = self.model_data.obs
-        phi = self.draws("log_phi") if "log_phi" in self.tree["posterior"] else None
-        out = []
-        for i in sel:
-            mu = np.clip(self.curve(x, i), 0.0, 1.0)
-            if kind == "score":
-                rows = obs[obs["series_idx"] == i]
-                counts = bool(rows["use_counts"].all()) if len(rows) else False
-                n = n_items
-                if n is None and counts:
-                    n = int(rows["n_items"].mode().iat[0])
-                p = mu
-                if phi is not None:
-                    conc = np.exp(phi[:, i])[:, None]
-                    tiny = np.finfo(float).tiny
-                    p = rng.beta(np.maximum(mu * conc, tiny), np.maximum((1 - mu) * conc, tiny))
-                mu = rng.binomial(int(n), p) / int(n) if (n and (counts or phi is None)) else p
-            out.append(mu)
-        labels = [self.series["label"].iat[i] for i in sel]
-        return xr.DataArray(np.stack(out, axis=1), dims=("sample", "series", "scale"),
-                            coords={"series": labels, "scale": raw}, name=kind)
 
 def _prediction_rows(md: ModelData, idx: list[int], x: np.ndarray, n_items: Any) -> pd.DataFrame:
     """Rows (series x scale) at which to predict, with each series' chance, ceiling and items."""
