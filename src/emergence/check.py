@@ -78,6 +78,11 @@ REASONS: dict[str, str] = {
                              "with {alt_likelihood} noise; the data do not settle it",
     "pooling_sensitive": "the call depends on pooling: P(sharp) = {p_sharp:.2f} pooled across "
                          "curves but {p_sharp_nopool:.2f} for this curve alone",
+    "unpredicted_jump": "the largest model scores above the 90 % forecast made from the smaller "
+                        "models alone: the rise was not predictable by extrapolation (the "
+                        "second half of Wei et al.'s definition)",
+    "predictable_from_smaller": "the largest model's score lies inside the 90 % forecast made "
+                                "from the smaller models: its level was predictable from them",
     "ppc_misfit": "{ppc_outside} observed score(s) lie outside the 99 % posterior predictive "
                   "interval (at {ppc_scales}): the fitted curve does not describe these points",
     "continuous_metric_smooth": "the continuous metric {other_metric!r} of the same task already "
@@ -302,6 +307,22 @@ def sensitivity(f: Fit, table: ScoreTable, cfg: Config, scheduler: Any = None) -
     return out
 
 
+def predictability_calls(table: ScoreTable, cfg: Config, series: pd.DataFrame,
+                         scheduler: Any = None) -> pd.DataFrame:
+    """Per curve: ``unpredicted_jump``, ``predictable_from_smaller``, ``below_forecast`` or
+    ``no_forecast`` (:meth:`emergence.backtest.BacktestResult.predictability`, the package's own
+    90 % forecast of each curve's largest model from its smaller ones). Column
+    ``predictability``."""
+    from .backtest import backtest
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bt = backtest(table, holdout=1, methods=("emergence",), config=cfg, scheduler=scheduler)
+    calls = bt.predictability(level=0.9)
+    by_label = dict(zip(calls["label"], calls["call"], strict=True)) if len(calls) else {}
+    return pd.DataFrame({"predictability": [by_label.get(lab) for lab in series["label"]]})
+
+
 def ppc_misfit(f: Fit) -> pd.DataFrame:
     """Observed scores outside the central :data:`PPC_MASS` posterior predictive interval.
 
@@ -334,6 +355,7 @@ def check(
     psense: bool | None = None,
     retry: bool = True,
     sensitivity_checks: bool = True,
+    predictability: bool = True,
     scheduler: Any = None,
     config: Config | dict[str, Any] | None = None,
     **options: Any,
@@ -365,6 +387,11 @@ def check(
     sensitivity_checks : bool
         Refit under the alternative noise model and compare with no pooling
         (:func:`sensitivity`); a call that changes is ``undetermined``.
+    predictability : bool
+        Hold out each curve's largest model, forecast it from the smaller ones
+        (:func:`emergence.backtest.backtest`) and record ``unpredicted_jump`` (it lands above
+        the 90 % forecast) or ``predictable_from_smaller`` (inside). Recorded as evidence, not
+        blocking: with few small models the forecast is wide, so "inside" proves little.
     scheduler : distributed.Client or str, optional
         Run the per-curve engine's batches on a Dask cluster (same numbers as locally).
     config : Config or dict, optional
@@ -428,8 +455,10 @@ def check(
     sens = (sensitivity(f, table, cfg, scheduler) if sensitivity_checks
             else pd.DataFrame(index=range(len(series))))
     ppc = ppc_misfit(f)
+    pred = (predictability_calls(table, cfg, series, scheduler) if predictability
+            else pd.DataFrame(index=range(len(series))))
     ch = chance_test(table, series, keys)
-    full = pd.concat([summ, series[["label", "metric_kind"]], comp, ps, sens, ppc, ch],
+    full = pd.concat([summ, series[["label", "metric_kind"]], comp, ps, sens, ppc, pred, ch],
                      axis=1)
     metric_links = _metric_links(table, full, f, answer_tokens)
     fam_notes = _family_notes(full, cfg)
@@ -653,6 +682,8 @@ def _evidence(r: pd.Series, cfg: Config) -> tuple[list[str], dict[str, Any]]:
         reasons.append("prior_data_conflict")
         ctx["psense"] = diagnosis
     _sensitivity_evidence(r, p, reasons, ctx)
+    if r.get("predictability") in ("unpredicted_jump", "predictable_from_smaller"):
+        reasons.append(str(r["predictability"]))
     if int(r.get("ppc_outside", 0) or 0) > 0:
         reasons.append("ppc_misfit")
         ctx.update(ppc_outside=int(r["ppc_outside"]), ppc_scales=r.get("ppc_scales", ""))
