@@ -19,10 +19,10 @@ import xarray as xr
 from . import __version__
 from ._io import atomic_write, dataset_to_frame, frame_to_dataset
 from .config import Config, make_config
+from .coverage import sampling_diagnostics, sampling_notes
 from .data import ScoreTable, as_table
 from .inference import CompiledSampler, Timing, check_diagnostics, diagnostic_failures, diagnostics
 from .models import CurveModel, ModelData, get
-from .sampling import sampling_diagnostics, sampling_notes
 
 DERIVED = ("width", "threshold", "ceiling", "lapse", "chance_floor")
 

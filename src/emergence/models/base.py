@@ -17,7 +17,7 @@ Priors are declarative data (:class:`Prior`, bambi-style): a dict ``name -> Prio
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -27,51 +27,11 @@ from .. import curves as C
 from ..config import Config
 from ..data import ScoreTable, key_strings
 from ..errors import ConfigError
+from ..priors import Prior  # re-exported: the one definition of a prior
 
 #: Items assumed for squeezing scores of exactly 0 or 1 when no ``n_items`` is known
 #: (Smithson & Verkuilen 2006): y -> clip(y, 0.5/N, 1 - 0.5/N).
 SQUEEZE_N = 1000
-
-
-@dataclass(frozen=True)
-class Prior:
-    """A prior as data: a PyMC distribution name and its parameters.
-
-    A parameter given as the string ``"x_mid"`` is replaced by the midpoint of the observed
-    log10-scale range when the model is built (used to centre threshold priors on the data).
-    """
-
-    dist: str
-    params: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_spec(cls, spec: dict[str, Any] | Prior) -> Prior:
-        """Build from ``{"dist": "Normal", "mu": 0, "sigma": 1}`` (or return a Prior as is)."""
-        if isinstance(spec, Prior):
-            return spec
-        spec = dict(spec)
-        return cls(spec.pop("dist"), spec)
-
-    def resolved(self, context: dict[str, float]) -> dict[str, Any]:
-        """Parameters with data-dependent placeholders replaced by numbers."""
-        return {k: context.get(v, v) if isinstance(v, str) else v for k, v in self.params.items()}
-
-    def as_dict(self) -> dict[str, Any]:
-        """``{"dist": ..., **params}``."""
-        return {"dist": self.dist, **self.params}
-
-    def rv(self, name: str, context: dict[str, float], **kwargs: Any) -> Any:
-        """Create the PyMC random variable (inside a model context)."""
-        import pymc as pm
-
-        try:
-            dist = getattr(pm, self.dist)
-        except AttributeError:
-            raise ConfigError(
-                f"prior {name!r}: {self.dist!r} is not a PyMC distribution (e.g. Normal, "
-                "HalfNormal, Beta, StudentT)."
-            ) from None
-        return dist(name, **self.resolved(context), **kwargs)
 
 
 @dataclass(frozen=True)

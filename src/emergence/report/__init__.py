@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .._io import atomic_write, atomic_write_text
-from ..inference import DIAGNOSTIC_HELP
+from ..messages import DIAGNOSTIC_HELP
 
 FORMATS = (".html", ".pdf")
 DEFAULT_DIR = Path("reports")
