@@ -86,3 +86,20 @@ def test_layers_do_not_import_the_package_init_names_or_cycle():
             assert mods == set(), (leaf, mods)
         else:
             assert not (mods & forbidden), (leaf, mods)
+
+
+def test_no_long_functions_in_the_interface_modules():
+    """No function over 80 lines (the project's hard limit) in the CLI, config, priors,
+    coverage and package modules."""
+    import ast
+    from pathlib import Path
+
+    src = Path(em.__file__).parent
+    files = [*(src / "cli").glob("*.py"), *(src / n for n in ("__init__.py", "config.py",
+                                                               "priors.py", "coverage.py"))]
+    long = []
+    for f in files:
+        for n in ast.walk(ast.parse(f.read_text())):
+            if isinstance(n, ast.FunctionDef) and n.end_lineno - n.lineno + 1 > 80:
+                long.append(f"{f.name}:{n.name} ({n.end_lineno - n.lineno + 1} lines)")
+    assert long == []

@@ -206,6 +206,9 @@ def test_bundled_dataset_name_accepted_as_file(tmp_path):
     res = runner.invoke(app, ["check", "obsscaling_emergent", "--task", "no_such_task"])
     assert res.exit_code == 2
     assert "no_such_task" in res.output and "does not exist" not in res.output
+    res = runner.invoke(app, ["check", "obsscaling_emergant"])  # misspelt
+    assert res.exit_code == 2 and "neither a file nor a bundled dataset" in res.output
+    assert "obsscaling_emergent" in res.output
 
 
 def test_version_option():

@@ -88,6 +88,12 @@ class _CallableModule(types.ModuleType):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.__wrapped__(*args, **kwargs)
 
+    def __getattr__(self, name: str) -> Any:
+        # function attributes (``__globals__``, ``__defaults__``, ...) are the function's
+        if name.startswith("__") and name.endswith("__") and name != "__wrapped__":
+            return getattr(self.__wrapped__, name)
+        raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
+
     @property
     def __signature__(self) -> Any:
         import inspect

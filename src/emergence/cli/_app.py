@@ -95,6 +95,9 @@ def load_input(source: str | Path, scale: str, task: list[str] | None, metric: l
         if not path.exists() and str(source) in datasets.names():
             return datasets.load(str(source), scale=scale,
                                  **{k: v for k, v in sel.items() if v is not None})
+        if not path.exists() and not path.suffix and path.parent == Path("."):
+            fail(f"FILE {str(source)!r} is neither a file nor a bundled dataset; give a path, or "
+                 f"one of {', '.join(datasets.names())}.")
         if path.is_dir() or path.suffix.lower() == ".json":
             from ..readers import read_lm_eval
 
