@@ -85,7 +85,7 @@ class _CallableModule(types.ModuleType):
     def __wrapped__(self) -> Any:
         return getattr(self, self.__name__.rpartition(".")[2])
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:  # replaced per module, see below
         return self.__wrapped__(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
@@ -108,7 +108,11 @@ class _Package(types.ModuleType):
     def __setattr__(self, name: str, value: Any) -> None:
         if (name in CALLABLE_MODULES and isinstance(value, types.ModuleType)
                 and type(value) is types.ModuleType):
-            value.__class__ = _CallableModule
+            # calling the module *is* calling the function (no extra frame: warnings raised
+            # with a stacklevel still point at the caller's line)
+            func = getattr(value, name)
+            value.__class__ = type(f"CallableModule[{name}]", (_CallableModule,),
+                                   {"__call__": staticmethod(func)})
         super().__setattr__(name, value)
 
 
