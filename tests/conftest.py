@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 import matplotlib
 import numpy as np
@@ -13,6 +14,18 @@ from emergence.simulate import sigmoid_population, simulate_table
 
 matplotlib.use("Agg")
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+#: System tools some tests use (beyond pip), and how to get them; see README "Set-up".
+SYSTEM_TOOLS = {"chromium": "apt-get install chromium", "pdfinfo": "apt-get install poppler-utils",
+                "pdftotext": "apt-get install poppler-utils"}
+
+
+def pytest_report_header(config):
+    """Say up front which optional system tools are missing (their tests are skipped)."""
+    missing = [f"{t} ({how})" for t, how in SYSTEM_TOOLS.items() if shutil.which(t) is None]
+    if missing:
+        return "missing system tools, their tests are skipped: " + ", ".join(missing)
+    return "system tools: chromium, poppler found"
 
 
 def simulate_sigmoid_table(n_tasks: int = 20, seed: int = 0, n_items: int = 1000,

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 import emergence as em
@@ -79,3 +83,143 @@ def test_console_script_help():
     out = subprocess.run([sys.executable, "-m", "emergence", "--help"], capture_output=True,
                          text=True, check=True)
     assert "fit" in out.stdout and "demo" in out.stdout
+
+
+# ---- one set of options, one merge: defaults < --config file < command line ---------------
+def _flat_csv(tmp_path):
+    """Two curves at chance at every scale: check gives them a verdict without fitting."""
+    rows = [{"task": t, "model": f"m{i}", "params": p, "score": 0.0, "n_items": 100,
+             "chance": 0.0} for t in ("a", "b") for i, p in enumerate([1e8, 1e9, 1e10, 1e11])]
+    p = tmp_path / "flat.csv"
+    pd.DataFrame(rows).to_csv(p, index=False)
+    return p
+
+
+def test_toml_values_are_saved_and_command_line_wins(tmp_path, tiny_frame):
+    csv = tmp_path / "two_tasks.csv"
+    tiny_frame.to_csv(csv, index=False)
+    toml = tmp_path / "opts.toml"
+    toml.write_text('[emergence]\nsharp_width = 0.5\ndraws = 300\nchains = 1\n'
+                    'likelihood = "betabinomial"\ness_min = 100000.0\n')
+    nc, js = tmp_path / "fit.nc", tmp_path / "fit.json"
+    res = runner.invoke(app, ["fit", str(csv), "--config", str(toml), "--out", str(nc),
+                              "--json", str(js), "--likelihood", "beta", "--tune", "100",
+                              "--seed", "3"])
+    # ess_min = 100000 from the file cannot be met: diagnostics fail -> exit status 1
+    assert res.exit_code == 1, res.output
+    assert "diagnostics failed" in res.output
+    cfg = em.load_fit(nc).config
+    assert (cfg.sharp_width, cfg.draws, cfg.chains, cfg.ess_min) == (0.5, 300, 1, 100000.0)
+    assert (cfg.likelihood, cfg.tune, cfg.seed) == ("beta", 100, 3)  # command line wins
+    doc = json.loads(js.read_text())
+    assert doc["kind"] == "fit" and doc["config"]["sharp_width"] == 0.5
+    assert {r["task"] for r in doc["records"]} == {"a", "b"} and doc["failed"]
+
+
+def test_check_cli_uses_toml_sharp_width_and_writes_full_json(tmp_path):
+    toml = tmp_path / "c.toml"
+    toml.write_text("sharp_width = 0.5\nseed = 7\n")
+    js = tmp_path / "v.json"
+    res = runner.invoke(app, ["check", str(_flat_csv(tmp_path)), "--config", str(toml),
+                              "--json", str(js)])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(js.read_text())
+    assert doc["config"]["sharp_width"] == 0.5 and doc["config"]["seed"] == 7
+    assert [r["verdict"] for r in doc["records"]] == ["undetermined", "undetermined"]
+    assert "sharp = width < 0.5 decades" in res.output
+
+
+@pytest.mark.xfail(strict=True, reason="check.py (lead's file) passes its own sharp_width=1.0 "
+                   "default over config=; fix: `sharp_width: float | None = None` in check()")
+def test_check_api_keeps_config_sharp_width(tmp_path):
+    res = em.check(_flat_csv(tmp_path), config=em.Config(sharp_width=0.5, seed=1))
+    assert res.config.sharp_width == 0.5
+
+
+def test_misnamed_prior_in_toml_is_one_line_exit_2(tmp_path, tiny_frame):
+    csv = tmp_path / "t.csv"
+    tiny_frame.to_csv(csv, index=False)
+    toml = tmp_path / "p.toml"
+    toml.write_text('[emergence.priors.mu_x0]\ndist = "Normal"\nmean = 10.0\nsigma = 1.0\n')
+    for cmd in ("fit", "check", "compare"):
+        res = runner.invoke(app, [cmd, str(csv), "--config", str(toml)])
+        assert res.exit_code == 2, res.output
+        lines = [ln for ln in res.output.splitlines() if ln.strip()]
+        assert len(lines) == 1, res.output
+        assert "Normal takes mu, sigma, tau; got mean" in lines[0]
+        assert str(toml) in lines[0] and "priors.mu_x0" in lines[0]
+        assert "Traceback" not in res.output
+
+
+def test_bad_toml_and_bad_values_exit_2(tmp_path, tiny_frame):
+    csv = tmp_path / "t.csv"
+    tiny_frame.to_csv(csv, index=False)
+    cases = {"x = [": "is not valid TOML", "sharpness = 2": "unknown option(s) 'sharpness'",
+             'sampler = "stan"': "choose one of nutpie"}
+    for text, msg in cases.items():
+        toml = tmp_path / "bad.toml"
+        toml.write_text(text + "\n")
+        res = runner.invoke(app, ["fit", str(csv), "--config", str(toml)])
+        assert res.exit_code == 2 and msg in res.output, res.output
+    res = runner.invoke(app, ["fit", str(csv), "--config", str(tmp_path / "none.toml")])
+    assert res.exit_code == 2 and "does not exist" in res.output
+
+
+def test_merge_order_and_progress_default(tmp_path, monkeypatch):
+    from emergence.cli._options import merge_options
+
+    toml = tmp_path / "m.toml"
+    toml.write_text("draws = 500\ntune = 200\nprogress = false\n")
+    got = merge_options(toml, {"draws": 1000, "chains": 4}, {"tune": 50})
+    assert (got["draws"], got["tune"], got["chains"], got["progress"]) == (500, 50, 4, False)
+    assert "sharp_width" not in got  # not given anywhere: the analysis' own default applies
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True)
+    assert merge_options(None, None, {})["progress"] is True
+    assert merge_options(None, None, {"progress": False})["progress"] is False
+
+
+def test_same_shared_options_on_every_analysis_command():
+    import click
+    import typer.main
+
+    group = typer.main.get_command(app)
+    shared = {"--sampler", "--chains", "--draws", "--tune", "--seed", "--progress", "--config",
+              "--json", "--report"}
+    data_model = {"--families", "--likelihood", "--scale", "--sharp-width", "--task", "--family"}
+    ctx = click.Context(group)
+    for name in ("fit", "compare", "check", "design", "sbc", "backtest"):
+        cmd = group.get_command(ctx, name)
+        opts = {o for p in cmd.params for o in p.opts}
+        assert shared <= opts, (name, shared - opts)
+        if name != "sbc":  # sbc simulates its own data
+            assert data_model <= opts, (name, data_model - opts)
+        prog = next(p for p in cmd.params if p.name == "progress")
+        assert prog.default is None and "--no-progress" in prog.secondary_opts
+
+
+def test_bundled_dataset_name_accepted_as_file(tmp_path):
+    from emergence.cli._app import load_input
+
+    table = load_input("obsscaling_emergent", "params", ["arithmetic_2da"], None, ["OPT"])
+    assert set(table.data["task"]) == {"arithmetic_2da"} and set(table.data["family"]) == {"OPT"}
+    # through the command line: the name is taken as the dataset (the selection error names it)
+    res = runner.invoke(app, ["check", "obsscaling_emergent", "--task", "no_such_task"])
+    assert res.exit_code == 2
+    assert "no_such_task" in res.output and "does not exist" not in res.output
+    res = runner.invoke(app, ["check", "obsscaling_emergant"])  # misspelt
+    assert res.exit_code == 2 and "neither a file nor a bundled dataset" in res.output
+    assert "obsscaling_emergent" in res.output
+
+
+def test_version_option():
+    res = runner.invoke(app, ["--version"])
+    assert res.exit_code == 0 and res.output.strip() == f"emergence {em.__version__}"
+
+
+def test_no_repeated_option_blocks_in_cli():
+    tool = shutil.which("duplicates")
+    if tool is None:
+        pytest.skip("the `duplicates` tool is not on PATH")
+    cli = Path(em.__file__).parent / "cli"
+    out = subprocess.run([tool, "--repo", str(cli)], capture_output=True, text=True, timeout=120)
+    assert out.stdout.startswith("no duplicates"), out.stdout

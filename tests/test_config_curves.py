@@ -8,6 +8,7 @@ import pytest
 from emergence import curves as C
 from emergence.config import Config, make_config
 from emergence.errors import ConfigError
+from emergence.priors import Prior
 
 
 def test_config_defaults_and_seed_drawn():
@@ -73,3 +74,62 @@ def test_log_mean_matches_direct_and_is_stable():
     lg, l1g = C.SIGMOID.log_rise(np.array([0.0, -10.0, -100.0]), **p)
     lmu, _ = C.log_mean(lg, l1g, 0.0, -3.0)
     assert np.all(np.diff(lmu) < 0) and np.all(np.isfinite(lmu))
+
+
+# ---- priors: one definition, validated against PyMC, drawn by PyMC -------------------------
+def test_prior_misnamed_parameter_names_the_valid_ones():
+    with pytest.raises(ConfigError, match="Normal takes mu, sigma, tau; got mean"):
+        Prior("Normal", {"mean": 0.0, "sigma": 1.0})
+    with pytest.raises(ConfigError, match="not a PyMC distribution; did you mean HalfNormal"):
+        Prior("HalfNormall", {"sigma": 1.0})
+    with pytest.raises(ConfigError, match="Incompatible parameterization"):
+        Prior("Beta", {"alpha": 1.0})  # one of alpha/beta missing
+    with pytest.raises(ConfigError, match=r"priors\.mu_x0: .*HalfStudentT takes nu, sigma, lam"):
+        Config(priors={"mu_x0": {"dist": "HalfStudentT", "df": 3}})
+
+
+def test_toml_prior_error_names_the_file_option(tmp_path):
+    p = tmp_path / "c.toml"
+    p.write_text('[priors.sigma_logk]\ndist = "Gamma"\nshape = 2.0\n')
+    with pytest.raises(ConfigError, match="Gamma takes alpha, beta, mu, sigma; got shape"):
+        Config.from_toml(p)
+
+
+def test_halfstudentt_prior_draw_and_rv():
+    """Any PyMC distribution works everywhere: PyMC's draws and the model's variable agree."""
+    import pymc as pm
+    from scipy import stats
+
+    prior = Prior.from_spec({"dist": "HalfStudentT", "nu": 3, "sigma": "s"})
+    ctx = {"s": 0.5}
+    x = prior.draw(20_000, ctx, seed=1)
+    np.testing.assert_array_equal(x, prior.draw(20_000, ctx, seed=1))  # seeded: reproducible
+    assert (x > 0).all()
+    # median of |t_3| * 0.5 is 0.5 * t_3.ppf(0.75) = 0.3824; MC sd of the median ~ 0.004
+    assert abs(np.median(x) - 0.5 * stats.t.ppf(0.75, 3)) < 0.015
+    with pm.Model() as m:
+        rv = prior.rv("sigma_logk", ctx)
+    assert m["sigma_logk"] is rv
+    assert type(rv.owner.op).__name__.lower().startswith("halfstudentt")
+    lp = pm.logp(rv, 0.3).eval()
+    assert np.isclose(lp, np.log(2 * stats.t.pdf(0.3 / 0.5, 3) / 0.5))
+    with pytest.raises(ConfigError, match="neither a number nor a known placeholder"):
+        prior.draw(3, {"x_mid": 1.0})
+
+
+def test_coverage_prior_draws_use_any_pymc_prior():
+    """The width-contraction prior draws (behind Fit.summary) take a HalfStudentT prior."""
+    from types import SimpleNamespace
+
+    from emergence.coverage import prior_series_draws
+    from emergence.models import get
+
+    M = get("sigmoid")
+    priors = M.default_priors()
+    priors["sigma_logk"] = Prior("HalfStudentT", {"nu": 3, "sigma": 0.5})
+    fake = SimpleNamespace(model=M, model_data=SimpleNamespace(
+        pooled=True, priors=priors, context={"x_mid": 10.0, "x_min": 8.0, "x_max": 12.0}))
+    d = prior_series_draws(fake, n=2000, seed=3)
+    assert set(d) == set(M.series_param_names())
+    assert all(np.isfinite(v).all() and v.shape == (2000,) for v in d.values())
+    assert abs(np.median(d["x0"]) - 10.0) < 0.3  # centred on x_mid

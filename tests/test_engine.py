@@ -24,7 +24,7 @@ def _table(n_curves: int = 4, seed: int = 0, extra: pd.DataFrame | None = None) 
         p = 1 / (1 + np.exp(-(np.log(mu) - np.log1p(-mu) + rng.normal(0, 0.2, len(x)))))
         k = rng.binomial(2000, p)
         rows += [{"task": f"t{t}", "model": f"m{i}", "params": 10 ** xi, "score": ki / 2000,
-                  "n_items": 2000, "chance": 0.0} for i, (xi, ki) in enumerate(zip(x, k))]
+                  "n_items": 2000, "chance": 0.0} for i, (xi, ki) in enumerate(zip(x, k, strict=True))]
     df = pd.DataFrame(rows)
     if extra is not None:
         df = pd.concat([df, extra], ignore_index=True)

@@ -39,7 +39,7 @@ import pandas as pd
 #: Fewest distinct tested scales for a curve's numbers to be read (and for a verdict).
 MIN_SCALES = 4
 #: Posterior/prior interval ratio of log(width) above which the width is prior-driven
-#: (the same cut as :data:`emergence.sampling.PRIOR_DRIVEN`).
+#: (the same cut as :data:`emergence.coverage.PRIOR_DRIVEN`).
 PRIOR_DRIVEN = 0.5
 #: ... and above which the data taught (almost) nothing about the width.
 UNINFORMED = 0.9

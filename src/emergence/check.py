@@ -35,11 +35,11 @@ import pandas as pd
 
 from ._io import _jsonable, atomic_write_json
 from .config import Config, make_config
+from .coverage import flat_at_chance
 from .data import ScoreTable, as_table
 from .errors import ConvergenceWarning
 from .inference import check_diagnostics, diagnostic_failures
 from .results import Fit, fit
-from .sampling import flat_at_chance
 
 VERDICTS = ("emergent", "smooth", "metric-induced", "undetermined")
 
@@ -474,7 +474,7 @@ def check(
 def _split_flat(table: ScoreTable, keys: list[str], cfg: Config) -> tuple[list[dict[str, Any]],
                                                                          ScoreTable]:
     """Records for discrete curves indistinguishable from chance at every scale
-    (:func:`emergence.sampling.flat_at_chance`, the test ``Fit.summary`` uses too); rest of
+    (:func:`emergence.coverage.flat_at_chance`, the test ``Fit.summary`` uses too); rest of
     the table."""
     from dataclasses import replace
 

@@ -50,9 +50,8 @@ import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import logsumexp
 
-from . import __version__
-from . import curves as C
 from ._io import atomic_write_json
+from ._version import __version__
 from .config import MODELS as VALID_MODELS
 from .config import Config, make_config
 from .data import ScoreTable, as_table

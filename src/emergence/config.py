@@ -177,12 +177,11 @@ class Config:
     def check_priors(self) -> None:
         if not isinstance(self.priors, dict):
             raise ConfigError("option 'priors' must be a dict {name: {'dist': ..., params...}}.")
-        for name, spec in self.priors.items():
-            if not isinstance(spec, dict) or "dist" not in spec:
-                raise ConfigError(
-                    f"prior {name!r} must be a dict with a 'dist' key, e.g. "
-                    "{'dist': 'Normal', 'mu': 0.0, 'sigma': 1.0}."
-                )
+        if self.priors:  # each one a valid PyMC distribution with its own parameter names
+            from .priors import priors_from_specs
+
+            priors_from_specs({k: v.as_dict() if hasattr(v, "as_dict") else v
+                               for k, v in self.priors.items()})
 
     def check_rhat_max(self) -> None:
         if not isinstance(self.rhat_max, int | float) or self.rhat_max < 1:

@@ -18,13 +18,7 @@ import pandas as pd
 
 from .config import Config
 from .errors import ConvergenceWarning
-
-#: sample_stats variables and their meaning, for the report and the summary.
-DIAGNOSTIC_HELP = (
-    "Try more tuning (tune=2000) and a higher target_accept (0.95-0.99); check the data of the "
-    "failing series (a series with no scale in its rise, or non-monotone scores, mixes slowly); "
-    "parametrization='noncentered' can help when each series has few items."
-)
+from .messages import DIAGNOSTIC_HELP
 
 
 def keep_generated_sources() -> None:

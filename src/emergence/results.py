@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from . import __version__
 from ._io import atomic_write, dataset_to_frame, frame_to_dataset
+from ._version import __version__
 from .config import Config, make_config
+from .coverage import flat_at_chance, prior_series_draws, sampling_diagnostics, sampling_notes
 from .data import ScoreTable, as_table
 from .inference import CompiledSampler, Timing, check_diagnostics, diagnostic_failures, diagnostics
 from .models import CurveModel, ModelData, get
-from .sampling import flat_at_chance, prior_series_draws, sampling_diagnostics, sampling_notes
 
 DERIVED = ("width", "threshold", "ceiling", "lapse", "chance_floor")
 
@@ -351,7 +351,7 @@ class Fit:
         ``width_median/lo/hi`` (decades from 10 % to 90 % of the rise), ``p_sharp``
         (P(width < sharp_width)), ``lapse_median`` (distance of the ceiling from 1),
         ``rhat_max``, ``ess_bulk_min``, ``divergences`` (whole fit), ``too_sparse``, and the
-        sampling diagnostics of :mod:`emergence.sampling`: ``n_in_transition``,
+        sampling diagnostics of :mod:`emergence.coverage`: ``n_in_transition``,
         ``p_no_scale_in_rise``, ``width_contraction``, ``prior_driven_width``,
         ``p_threshold_above``, ``p_threshold_below``, ``shape_dependent``, ``sampling_note``.
         """

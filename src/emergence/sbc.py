@@ -29,10 +29,10 @@ from scipy.stats import chisquare
 from . import curves as C
 from ._io import _jsonable, atomic_write_json
 from .config import Config, make_config
+from .coverage import _draw_prior
 from .data import validate
 from .inference import CompiledSampler
 from .models import get
-from .sampling import _draw_prior
 
 
 @dataclass

@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pandas as pd
 import typer
 from rich.console import Console
-from rich.table import Table
 from typer.core import TyperGroup
 
+from .._version import __version__
 from ..config import Config, make_config
 from ..data import ScoreTable, load_scores
 from ..errors import EmergenceError, EmergenceWarning, Interrupted, LargeTableWarning
 from ..report.console import silence_third_party
+from ._options import Options, merge_options
 
 #: Exit statuses: 0 success, 1 failed MCMC diagnostics, 2 bad input (data, options, paths),
 #: 3 an unexpected internal error (a bug: rerun with --debug and report the traceback),
 #: 130 interrupted (Ctrl-C; nothing was saved).
+EXIT_OK, EXIT_FAILED_CHECKS = 0, 1
 EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 2, 3, 130
 INTERRUPTED_MESSAGE = "interrupted — nothing was saved."
 _DEBUG_ENV = "EMERGENCE_DEBUG"
@@ -165,6 +168,20 @@ silence_third_party()
 err_console = Console(stderr=True, width=None if Console(stderr=True).is_terminal else 200)
 
 
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"emergence {__version__}", highlight=False)
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Bayesian analysis of emergent abilities in scaling data."""
+
+
 def fail(message: str, code: int = EXIT_BAD_INPUT, label: str = "error") -> None:
     """Print a one-line error and exit with ``code``."""
     from rich.markup import escape
@@ -205,10 +222,38 @@ def show_warnings(caught: list[warnings.WarningMessage]) -> None:
             err_console.print(f"[yellow]{w.category.__name__}:[/] {w.message}", highlight=False)
 
 
-def load_input(path: Path, scale: str, task: list[str] | None, metric: list[str] | None,
-               family: list[str] | None, sizes: Path | None = None) -> ScoreTable:
-    """Load FILE (a score table, or lm-eval results: a folder or .json) with the CLI's
-    selections; errors exit with a clear message."""
+@contextlib.contextmanager
+def guarded() -> Iterator[None]:
+    """Run a command's work: package warnings are collected and printed after it, and a
+    package error (bad input) exits with status 2 and its one-line message."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        except EmergenceError as exc:
+            show_warnings(caught)
+            fail(str(exc))
+    show_warnings(caught)
+
+
+def load_input(source: str | Path, scale: str, task: list[str] | None,
+               metric: list[str] | None, family: list[str] | None,
+               sizes: Path | None = None) -> ScoreTable:
+    """Load FILE: a score table (CSV/TSV/parquet), lm-eval results (a folder or .json), or the
+    name of a bundled dataset (``emergence.datasets.names()``); errors exit with status 2."""
+    from .. import datasets
+
+    path = Path(source)
+    sel = {"task": task or None, "metric": metric or None, "family": family or None}
+    if not path.exists() and str(source) in datasets.names():
+        try:
+            return datasets.load(str(source), scale=scale,
+                                 **{k: v for k, v in sel.items() if v is not None})
+        except EmergenceError as exc:
+            fail(_one_line(exc))
+    if not path.exists() and not path.suffix and path.parent == Path("."):
+        fail(f"FILE {str(source)!r} is neither a file nor a bundled dataset; give a path, or "
+             f"one of {', '.join(datasets.names())}.")
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -251,13 +296,21 @@ def parse_models(models: str, first: str | None = None) -> list[str]:
     return names
 
 
+def load_data(file: str | Path, opts: Options, cfg: Config | dict[str, Any]) -> ScoreTable:
+    """:func:`load_input` with the shared data-selection options; prints what was loaded."""
+    scale = cfg.scale if isinstance(cfg, Config) else cfg.get("scale", "params")
+    table = load_input(file, scale, opts.task, opts.metric, opts.family, opts.sizes)
+    console.print(f"[bold]{table!r}[/]", highlight=False)
+    return table
+
+
 def build_config(config_file: Path | None, **options: Any) -> Config:
     """Config from an optional TOML file plus CLI flags (flags win)."""
     import tomllib
 
     try:
-        base = Config.from_toml(config_file) if config_file else None
-        return make_config(base, **options)
+        return make_config(merge_options(config_file, None,
+                                         {k: v for k, v in options.items() if v is not None}))
     except tomllib.TOMLDecodeError as exc:
         fail(f"config file {str(config_file)!r} is not valid TOML ({exc}); fix that line (e.g. "
              "draws = 2000, sampler = \"nutpie\") or leave out --config.")
@@ -273,6 +326,76 @@ def build_config(config_file: Path | None, **options: Any) -> Config:
             exc, EmergenceError) else ""
         fail(where + _one_line(exc))
         raise
+
+
+def check_outputs(opts: Options, *extra: tuple[str, Any, Any]) -> None:
+    """Check every output path of a command before any work (``--json``, ``--report`` and the
+    command's own ``extra`` ``(option, path, extensions)``); a bad one exits with status 2."""
+    from .._io import JSON, REPORT, check_output_paths
+
+    specs = [("--json", opts.values.get("json_out"), JSON),
+             ("--report", opts.values.get("report_out"), REPORT), *extra]
+    try:
+        check_output_paths(*specs)
+    except EmergenceError as exc:
+        fail(_one_line(exc))
+
+
+def resolve_config(opts: Options, defaults: dict[str, Any] | None = None,
+                   **command_options: Any) -> Config:
+    """The command's validated :class:`Config` (defaults < ``--config`` file < command line);
+    errors exit with status 2."""
+    try:
+        return opts.config(defaults, **command_options)
+    except EmergenceError as exc:
+        fail(str(exc))
+        raise  # unreachable
+
+
+def resolve_options(opts: Options, defaults: dict[str, Any] | None = None,
+                    **command_options: Any) -> dict[str, Any]:
+    """Like :func:`resolve_config`, as the dict of options set (for analyses that apply their
+    own defaults below them, such as ``design`` and ``sbc``)."""
+    try:
+        return opts.merged(defaults, **command_options)
+    except EmergenceError as exc:
+        fail(str(exc))
+        raise  # unreachable
+
+
+def split_list(value: str) -> list[str]:
+    """``"a, b,c"`` -> ``["a", "b", "c"]``."""
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def write_outputs(result: Any, opts: Options, title: str, document: Any = None) -> None:
+    """``--json`` (the full result document: ``(document or result).save``) and ``--report``."""
+    if opts.json_out:
+        (document or result).save(opts.json_out)
+        console.print(f"result written to {opts.json_out}")
+    if opts.report_out:
+        from ..report import report as make_report
+
+        try:
+            make_report(result, opts.report_out, title=title)
+        except (EmergenceError, ImportError, ValueError) as exc:
+            fail(f"--report {opts.report_out}: {exc}")
+        console.print(f"report written to {opts.report_out}")
+
+
+def save_figure(fig: Any, path: Path, dpi: int = 110) -> None:
+    """Write a matplotlib figure atomically, in the format of the file's suffix."""
+    from .._io import atomic_write
+
+    atomic_write(path, lambda p: fig.savefig(p, dpi=dpi, format=path.suffix.lstrip(".") or "png"))
+    console.print(f"figure written to {path}")
+
+
+def exit_if_failed(failures: list[str], what: str) -> None:
+    """Exit with status 1 when the analysis' own checks failed (printed first)."""
+    if failures:
+        console.print(f"[red]{what} failed: {'; '.join(failures)}[/]", highlight=False)
+        raise typer.Exit(EXIT_FAILED_CHECKS)
 
 
 def print_frame(df: pd.DataFrame, title: str, columns: list[str] | None = None,

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .._io import atomic_write, write_csv
+from .._io import atomic_write
 from ._app import app, console, print_frame, show_warnings
 
 DATASET = "obsscaling_emergent"

@@ -25,7 +25,7 @@ Priors are declarative data (:class:`Prior`, bambi-style): a dict ``name -> Prio
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -35,49 +35,8 @@ from .. import curves as C
 from ..config import Config
 from ..data import ScoreTable, key_strings
 from ..errors import ConfigError
-from .likelihoods import SQUEEZE_N, Likelihood, get_likelihood, row_arrays
-
-
-@dataclass(frozen=True)
-class Prior:
-    """A prior as data: a PyMC distribution name and its parameters.
-
-    A parameter given as the string ``"x_mid"`` is replaced by the midpoint of the observed
-    log10-scale range when the model is built (used to centre threshold priors on the data).
-    """
-
-    dist: str
-    params: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_spec(cls, spec: dict[str, Any] | Prior) -> Prior:
-        """Build from ``{"dist": "Normal", "mu": 0, "sigma": 1}`` (or return a Prior as is)."""
-        if isinstance(spec, Prior):
-            return spec
-        spec = dict(spec)
-        return cls(spec.pop("dist"), spec)
-
-    def resolved(self, context: dict[str, float]) -> dict[str, Any]:
-        """Parameters with data-dependent placeholders replaced by numbers."""
-        return {k: context.get(v, v) if isinstance(v, str) else v for k, v in self.params.items()}
-
-    def as_dict(self) -> dict[str, Any]:
-        """``{"dist": ..., **params}``."""
-        return {"dist": self.dist, **self.params}
-
-    def rv(self, name: str, context: dict[str, float], **kwargs: Any) -> Any:
-        """Create the PyMC random variable (inside a model context)."""
-        import pymc as pm
-
-        try:
-            dist = getattr(pm, self.dist)
-        except AttributeError:
-            raise ConfigError(
-                f"prior {name!r}: {self.dist!r} is not a PyMC distribution (e.g. Normal, "
-                "HalfNormal, Beta, StudentT)."
-            ) from None
-        return dist(name, **self.resolved(context), **kwargs)
-
+from ..priors import Prior  # re-exported: the one definition of a prior
+from .likelihoods import Likelihood, get_likelihood, row_arrays
 
 #: Degrees of freedom of the Student-t population of the curve parameters: heavy enough tails
 #: that a curve whose data say "sharp" is not shrunk into a crowd of smooth ones.
@@ -312,7 +271,8 @@ class CurveModel:
 
         ``values`` maps parameter names (curve parameters, ``lapse_logit``, the noise parameter,
         optionally ``floor``) to arrays whose last axis is the series; ``d["series"]`` indexes
-        them to rows (``d["series_idx"]``). The PyMC models (``xp = pytensor.tensor``), the JAX engine compiled from
+        them to rows (``d["series_idx"]``). The PyMC models (``xp = pytensor.tensor``), the JAX
+        engine compiled from
         them and every pointwise number in numpy call this one function.
         """
         s = d["series_idx"]

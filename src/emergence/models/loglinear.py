@@ -11,7 +11,8 @@ about points far from the midpoint.
 Priors (population level, partial pooling across series):
 
 * ``x0``: as the sigmoid's threshold (stage 1 ``Normal(x_mid, 3)``, population StudentT(4)).
-* ``mu_logw ~ Normal(log 2.5, 1)``, ``sigma_logw ~ HalfNormal(1)`` (stage 1 ``Normal(log 2.5, 1.5)``): ramp length median 2.5
+* ``mu_logw ~ Normal(log 2.5, 1)``, ``sigma_logw ~ Gamma(2, 2)`` (stage 1
+  ``Normal(log 2.5, 1.5)``): ramp length median 2.5
   decades, i.e. a 10 %-90 % width of about 2.1 decades (width = 0.83 w), 95 % range of the
   width 0.3-15 decades. The model stands for the gradual hypothesis, so its prior leans smooth
   (prior P(width < 1 decade) is about 0.23; the power law's is 0.16) while still allowing

@@ -19,7 +19,7 @@ Answer length
 Priors (population level, partial pooling across series):
 
 * ``x0``: as the sigmoid's threshold (stage 1 ``Normal(x_mid, 3)``, population StudentT(4)).
-* ``mu_log_alpha ~ Normal(log 0.5, 1)``, ``sigma_log_alpha ~ HalfNormal(1)``; stage 1
+* ``mu_log_alpha ~ Normal(log 0.5, 1)``, ``sigma_log_alpha ~ Gamma(2, 2)``; stage 1
   ``log_alpha ~ Normal(log 0.5, 1.5)``. Published
   scaling-law exponents of loss in parameters span about 0.07-0.5: Kaplan et al. (2020)
   alpha_N = 0.076, Hoffmann et al. (2022) 0.34 (Besiroglu et al. 2024 replication 0.35),

@@ -32,7 +32,8 @@ class SigmoidModel(CurveModel):
     params = (
         SeriesParam("x0", Prior("Normal", {"mu": "x_mid", "sigma": 3.0}),
                     Prior("Normal", {"mu": "x_mid", "sigma": 2.0}),
-                    Prior("Gamma", {"alpha": 2.0, "beta": 2.0 / 1.5}), doc="threshold: log10 scale at mid-rise"),
+                    Prior("Gamma", {"alpha": 2.0, "beta": 2.0 / 1.5}),
+                    doc="threshold: log10 scale at mid-rise"),
         SeriesParam("logk", Prior("Normal", {"mu": float(np.log(2 * C.LN9)), "sigma": 1.5}),
                     Prior("Normal", {"mu": float(np.log(2 * C.LN9)), "sigma": 1.0}),
                     Prior("Gamma", {"alpha": 2.0, "beta": 2.0}), doc="log steepness per decade"),

@@ -1,4 +1,6 @@
-"""How the sampled scales limit what a fit can say: per-series sampling diagnostics.
+"""Scale coverage: how the tested scales limit what a fit can say (per-series diagnostics).
+
+(Formerly ``emergence.sampling``; it is about which scales were sampled, not about MCMC.)
 
 For each curve of a :class:`~emergence.results.Fit`:
 
@@ -18,65 +20,67 @@ This module sits at the results layer: it reads a fit's draws and priors, it nev
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
 from . import curves as C
+from .priors import Prior, draw_priors
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .results import Fit
+
+class FitLike(Protocol):
+    """What this module reads of a :class:`~emergence.results.Fit` (no import of results:
+    results imports this module)."""
+
+    model: Any
+    model_data: Any
+    config: Any
+    series: pd.DataFrame
+
+    def draws(self, name: str) -> np.ndarray: ...
+
 
 #: Posterior/prior interval ratio of log(width) above which the width is called prior-driven.
 PRIOR_DRIVEN = 0.5
 PRIOR_DRAWS = 20_000
 
 
-def _draw_prior(prior: Any, context: dict[str, float], rng: np.random.Generator, n: int) -> np.ndarray:
-    """Monte Carlo draws from a declarative :class:`~emergence.models.base.Prior`."""
-    p = prior.resolved(context)
-    dist = prior.dist
-    if dist == "Normal":
-        return rng.normal(p.get("mu", 0.0), p.get("sigma", 1.0), n)
-    if dist == "HalfNormal":
-        return np.abs(rng.normal(0.0, p.get("sigma", 1.0), n))
-    if dist == "StudentT":
-        return p.get("mu", 0.0) + p.get("sigma", 1.0) * rng.standard_t(p.get("nu", 3.0), n)
-    if dist == "HalfCauchy":
-        return np.abs(p.get("beta", 1.0) * rng.standard_cauchy(n))
-    if dist == "Exponential":
-        return rng.exponential(1.0 / p.get("lam", 1.0), n)
-    if dist == "Uniform":
-        return rng.uniform(p.get("lower", 0.0), p.get("upper", 1.0), n)
-    if dist == "Beta":
-        return rng.beta(p.get("alpha", 1.0), p.get("beta", 1.0), n)
-    if dist == "Gamma":
-        return rng.gamma(p.get("alpha", 1.0), 1.0 / p.get("beta", 1.0), n)
-    raise ValueError(
-        f"cannot simulate prior {dist!r} for the width contraction; supported: Normal, "
-        "HalfNormal, StudentT, HalfCauchy, Exponential, Uniform, Beta, Gamma."
-    )
+def _draw_prior(prior: Prior, context: dict[str, float], rng: np.random.Generator,
+                n: int) -> np.ndarray:
+    """``n`` draws of ``prior`` (kept for callers of the old helper; use :meth:`Prior.draw`)."""
+    return prior.draw(n, context, seed=rng)
 
 
-def prior_series_draws(f: Fit, n: int = PRIOR_DRAWS, seed: int = 0,
+def prior_series_draws(f: FitLike, n: int = PRIOR_DRAWS, seed: int = 0,
                        stage1: bool = False) -> dict[str, np.ndarray]:
     """Prior draws of one series' curve parameters: the population's (marginal over the
-    hyperpriors) when pooled, else -- or with ``stage1=True`` -- the curve's own prior."""
+    hyperpriors: Student-t or normal around ``mu`` with scale ``sigma``) when pooled, else -- or
+    with ``stage1=True`` -- the curve's own (stage-1) prior.
+
+    All priors involved are drawn by PyMC in one call (:func:`emergence.priors.draw_priors`),
+    so any PyMC distribution a user puts in ``Config.priors`` works here too.
+    """
     from .models.base import POPULATION_NU
 
     rng = np.random.default_rng(seed)
     md = f.model_data
+    hyper = md.pooled and not stage1
+    names = {}
+    for p in f.model.params:
+        if p.pooled and hyper:
+            names[f"mu_{p.name}"] = names[f"sigma_{p.name}"] = None
+        else:
+            names[p.name] = None
+    d = draw_priors({k: md.priors[k] for k in names}, n, md.context, rng)
     out = {}
     for p in f.model.params:
-        if p.pooled and md.pooled and not stage1:
-            mu = _draw_prior(md.priors[f"mu_{p.name}"], md.context, rng, n)
-            sd = _draw_prior(md.priors[f"sigma_{p.name}"], md.context, rng, n)
-            z = rng.standard_t(POPULATION_NU, n) if p.population == "StudentT" else \
-                rng.standard_normal(n)
-            out[p.name] = mu + sd * z
+        if p.pooled and hyper:
+            z = (rng.standard_t(POPULATION_NU, n) if p.population == "StudentT"
+                 else rng.standard_normal(n))
+            out[p.name] = d[f"mu_{p.name}"] + d[f"sigma_{p.name}"] * z
         else:
-            out[p.name] = _draw_prior(md.priors[p.name], md.context, rng, n)
+            out[p.name] = d[p.name]
     return out
 
 
@@ -96,7 +100,7 @@ def flat_at_chance(obs: pd.DataFrame, margin: float = 0.05) -> pd.Series:
     return pd.Series(out, name="flat_at_chance")
 
 
-def sampling_diagnostics(f: Fit) -> pd.DataFrame:
+def sampling_diagnostics(f: FitLike) -> pd.DataFrame:
     """Per-series sampling diagnostics of a fit (see the module docstring for the columns)."""
     model = f.model
     names = model.series_param_names()

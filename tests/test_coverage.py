@@ -4,7 +4,7 @@ The end-to-end flag on a real fit (sharp truth seen only at 1e8, 10^8.5, 10^11.5
 tested in tests/test_check.py and tests/test_fit.py.
 """
 
-from emergence.sampling import sampling_notes
+from emergence.coverage import sampling_notes
 
 
 def _row(**kw):
