@@ -452,7 +452,7 @@ def _compile_population(model_cls: type[CurveModel], md: ModelData) -> Populatio
     import pytensor.tensor as pt
 
     def dist(prior: Prior) -> Any:
-        return getattr(pm, prior.dist).dist(**prior.resolved(md.context))
+        return prior.dist_rv(md.context)
 
     pooled = [p for p in model_cls.all_params(md.likelihood) if p.pooled]
     th = pt.tensor3("theta")
