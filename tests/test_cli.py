@@ -129,8 +129,6 @@ def test_check_cli_uses_toml_sharp_width_and_writes_full_json(tmp_path):
     assert "sharp = width < 0.5 decades" in res.output
 
 
-@pytest.mark.xfail(strict=True, reason="check.py (lead's file) passes its own sharp_width=1.0 "
-                   "default over config=; fix: `sharp_width: float | None = None` in check()")
 def test_check_api_keeps_config_sharp_width(tmp_path):
     res = em.check(_flat_csv(tmp_path), config=em.Config(sharp_width=0.5, seed=1))
     assert res.config.sharp_width == 0.5

@@ -37,7 +37,7 @@ from ._io import _jsonable, atomic_write_json
 from .config import Config, make_config
 from .coverage import flat_at_chance
 from .data import ScoreTable, as_table
-from .errors import ConvergenceWarning
+from .errors import ConfigError, ConvergenceWarning
 from .inference import check_diagnostics, diagnostic_failures
 from .results import Fit, fit
 
@@ -388,10 +388,9 @@ def check(
         Refit under the alternative noise model and compare with no pooling
         (:func:`sensitivity`); a call that changes is ``undetermined``.
     predictability : bool
-        Hold out each curve's largest model, forecast it from the smaller ones
-        (:func:`emergence.backtest.backtest`) and record ``unpredicted_jump`` (it lands above
-        the 90 % forecast) or ``predictable_from_smaller`` (inside). Recorded as evidence, not
-        blocking: with few small models the forecast is wide, so "inside" proves little.
+        Forecast each curve's largest model from the smaller ones (:func:`emergence.backtest`):
+        ``unpredicted_jump`` (above the 90 % forecast) or ``predictable_from_smaller``
+        (inside); evidence, not blocking (a wide forecast proves little).
     scheduler : distributed.Client or str, optional
         Run the per-curve engine's batches on a Dask cluster (same numbers as locally).
     config : Config or dict, optional
@@ -402,46 +401,13 @@ def check(
     CheckResult
         ``.summary()`` is the verdict table; ``.to_records()`` the JSON records.
     """
-    cfg = make_config(config, sharp_width=sharp_width, **options).replace(model="sigmoid")
-    table = as_table(data, scale=cfg.scale)
-    if metric_kinds:
-        table = table.with_metric_kinds(metric_kinds)
-    models = list(models)
-    if not models or models[0] != "sigmoid":
-        raise ValueError(f"models={models!r}: the first model must be 'sigmoid' (the emergent "
-                         "curve), e.g. ['sigmoid', 'powerlaw', 'loglinear'].")
-    notes: list[str] = []
-    keys = table.series_keys(cfg.families)
-    # curves at chance at every tested scale carry no information on the shape of a rise and
-    # make the joint posterior hard to sample: they get their verdict without a fit
-    flat_records, table = _split_flat(table, keys, cfg)
-    if flat_records:
-        notes.append(f"{len(flat_records)} curve(s) at chance at every tested scale were not "
-                     "fitted (verdict undetermined, reason flat_at_chance).")
+    cfg, table, models, keys, flat_records, notes = _prepare(
+        data, config, sharp_width, metric_kinds, models, options)
     if not len(table):
         return CheckResult(records=flat_records, config=cfg, fit=None, notes=notes)
-    joint = cfg.resolved_engine() == "joint"
-    with warnings.catch_warnings():
-        if retry and joint:  # the warning is given below if the retry fails too
-            warnings.simplefilter("ignore", ConvergenceWarning)
-        f = fit(table, model="sigmoid", config=cfg, scheduler=scheduler)
-    notes += f.notes
-    if f.failed and retry and joint:
-        first = "; ".join(f.failed)
-        f = f.resample(target_accept=max(cfg.target_accept, RETRY_TARGET_ACCEPT),
-                       tune=2 * cfg.tune)
-        cfg = f.config
-        notes.append(f"The first fit failed its diagnostics ({first}); it was resampled with "
-                     f"target_accept {cfg.target_accept} and {cfg.tune} tuning steps (same "
-                     "model, no recompilation)" + (f", and failed again ({'; '.join(f.failed)})."
-                                                  if f.failed else ", which passed."))
-        check_diagnostics(f.diagnostics, cfg, what="sigmoid fit (after the retry)")
-    summ = f.summary().reset_index(drop=True)
+    f, cfg = _sigmoid_fit(table, cfg, retry, scheduler, notes)
     series = f.series.reset_index(drop=True)
-
-    # comparison with smooth alternatives
-    comparison = None
-    comp = pd.DataFrame(index=range(len(series)))
+    comparison, comp = None, pd.DataFrame(index=range(len(series)))
     if len(models) > 1 and cv != "none":
         from .compare import compare
 
@@ -449,26 +415,74 @@ def check(
         comparison = compare(table, models=models, cv=cv, config=cfg, fits={"sigmoid": f},
                              scheduler=scheduler)
         comp = _comparison_columns(comparison, series, models, f)
-    # prior sensitivity (joint engine), pooling and noise-model sensitivity, predictive misfit
-    psense = joint if psense is None else psense
-    ps = prior_sensitivity(f) if psense and joint else pd.DataFrame(index=range(len(series)))
-    sens = (sensitivity(f, table, cfg, scheduler) if sensitivity_checks
-            else pd.DataFrame(index=range(len(series))))
-    ppc = ppc_misfit(f)
-    pred = (predictability_calls(table, cfg, series, scheduler) if predictability
-            else pd.DataFrame(index=range(len(series))))
-    ch = chance_test(table, series, keys)
-    full = pd.concat([summ, series[["label", "metric_kind"]], comp, ps, sens, ppc, pred, ch],
-                     axis=1)
-    metric_links = _metric_links(table, full, f, answer_tokens)
+    evidence = _evidence_columns(f, table, cfg, keys, psense, sensitivity_checks,
+                                 predictability, scheduler)
+    full = pd.concat([f.summary().reset_index(drop=True), series[["label", "metric_kind"]], comp,
+                      evidence], axis=1)
+    links = _metric_links(table, full, f, answer_tokens)
     fam_notes = _family_notes(full, cfg)
-
-    records = []
-    for i, r in full.iterrows():
-        rec = _verdict(r, f, cfg, metric_links.get(i), fam_notes.get(i))
-        records.append(rec)
+    records = [_verdict(r, f, cfg, links.get(i), fam_notes.get(i)) for i, r in full.iterrows()]
     return CheckResult(records=records + flat_records, config=cfg, fit=f, comparison=comparison,
                        notes=notes)
+
+
+def _prepare(data: Any, config: Any, sharp_width: float | None,
+             metric_kinds: dict[str, str] | None, models: Any,
+             options: dict[str, Any]) -> tuple[Any, ...]:
+    """Validated config, table and models; curves flat at chance split off with their records
+    (they carry no information on the shape of a rise and get their verdict without a fit)."""
+    cfg = make_config(config, sharp_width=sharp_width, **options).replace(model="sigmoid")
+    table = as_table(data, scale=cfg.scale)
+    if metric_kinds:
+        table = table.with_metric_kinds(metric_kinds)
+    models = list(models)
+    if not models or models[0] != "sigmoid":
+        raise ConfigError(f"models={models!r}: the first model must be 'sigmoid' (the emergent "
+                          "curve), e.g. ['sigmoid', 'powerlaw', 'loglinear'].")
+    notes: list[str] = []
+    keys = table.series_keys(cfg.families)
+    flat_records, table = _split_flat(table, keys, cfg)
+    if flat_records:
+        notes.append(f"{len(flat_records)} curve(s) at chance at every tested scale were not "
+                     "fitted (verdict undetermined, reason flat_at_chance).")
+    return cfg, table, models, keys, flat_records, notes
+
+
+def _sigmoid_fit(table: ScoreTable, cfg: Config, retry: bool, scheduler: Any,
+                 notes: list[str]) -> tuple[Fit, Config]:
+    """The sigmoid fit the verdicts rest on (joint engine: resampled once when it fails)."""
+    joint = cfg.resolved_engine() == "joint"
+    with warnings.catch_warnings():
+        if retry and joint:  # the warning is given below if the retry fails too
+            warnings.simplefilter("ignore", ConvergenceWarning)
+        f = fit(table, model="sigmoid", config=cfg, scheduler=scheduler)
+    notes += f.notes
+    if not (f.failed and retry and joint):
+        return f, cfg
+    first = "; ".join(f.failed)
+    f = f.resample(target_accept=max(cfg.target_accept, RETRY_TARGET_ACCEPT), tune=2 * cfg.tune)
+    cfg = f.config
+    notes.append(f"The first fit failed its diagnostics ({first}); it was resampled with "
+                 f"target_accept {cfg.target_accept} and {cfg.tune} tuning steps (same "
+                 "model, no recompilation)" + (f", and failed again ({'; '.join(f.failed)})."
+                                              if f.failed else ", which passed."))
+    check_diagnostics(f.diagnostics, cfg, what="sigmoid fit (after the retry)")
+    return f, cfg
+
+
+def _evidence_columns(f: Fit, table: ScoreTable, cfg: Config, keys: list[str],
+                      psense: bool | None, sensitivity_checks: bool, predictability: bool,
+                      scheduler: Any) -> pd.DataFrame:
+    """Per-curve columns of the individual checks: prior sensitivity (joint engine), pooling
+    and noise-model sensitivity, predictive misfit, predictability and chance."""
+    n = len(f.series)
+    joint = cfg.resolved_engine() == "joint"
+    empty = pd.DataFrame(index=range(n))
+    ps = prior_sensitivity(f) if (joint if psense is None else psense) and joint else empty
+    sens = sensitivity(f, table, cfg, scheduler) if sensitivity_checks else empty
+    pred = (predictability_calls(table, cfg, f.series, scheduler) if predictability else empty)
+    ch = chance_test(table, f.series.reset_index(drop=True), keys)
+    return pd.concat([ps, sens, ppc_misfit(f), pred, ch], axis=1)
 
 
 def _split_flat(table: ScoreTable, keys: list[str], cfg: Config) -> tuple[list[dict[str, Any]],

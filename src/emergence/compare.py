@@ -536,6 +536,22 @@ def compare(
     >>> cmp = em.compare(t, cv="loso", seed=1, draws=500, tune=500)  # doctest: +SKIP
     >>> cmp.summary()[["task", "family", "preferred"]]  # doctest: +SKIP
     """
+    models, cv, cfg, data = _inputs(table, models, cv, config, folds, reloo, options)
+    seed = int(cfg.seed)  # type: ignore[arg-type]
+    given = dict(fits or {})
+    if cfg.resolved_engine() == "percurve":
+        parts = _compare_percurve(data, models, cv, cfg, given, reloo, keep_fits, scheduler)
+    else:
+        parts = _compare_joint(data, models, cv, cfg, given, reloo, keep_fits, folds, seed)
+    pointwise, diag_rows, timing, kmax, nhigh, fits, notices, md0 = parts
+    _diagnostic_notice(pd.DataFrame(diag_rows), cfg, notices)
+    return _assemble(pointwise, pd.DataFrame(diag_rows), md0, models, cv, cfg, notices, timing,
+                     fits, kmax, nhigh)
+
+
+def _inputs(table: Any, models: Any, cv: str, config: Any, folds: str, reloo: Any,
+            options: dict[str, Any]) -> tuple[list[str], str, Config, ScoreTable]:
+    """Validated models, cv method, config and table of a comparison."""
     models = _check_models(models)
     cv = _check_cv(cv)
     if isinstance(reloo, bool) or not isinstance(reloo, int | np.integer) or reloo < 0:
@@ -548,16 +564,7 @@ def compare(
     data = as_table(table, scale=cfg.scale)
     if data.scale != cfg.scale:
         cfg = cfg.replace(scale=data.scale)
-    seed = int(cfg.seed)  # type: ignore[arg-type]
-    given = dict(fits or {})
-    if cfg.resolved_engine() == "percurve":
-        parts = _compare_percurve(data, models, cv, cfg, given, reloo, keep_fits, scheduler)
-    else:
-        parts = _compare_joint(data, models, cv, cfg, given, reloo, keep_fits, folds, seed)
-    pointwise, diag_rows, timing, kmax, nhigh, fits, notices, md0 = parts
-    _diagnostic_notice(pd.DataFrame(diag_rows), cfg, notices)
-    return _assemble(pointwise, pd.DataFrame(diag_rows), md0, models, cv, cfg, notices, timing,
-                     fits, kmax, nhigh)
+    return models, cv, cfg, data
 
 
 def _compare_joint(data: ScoreTable, models: list[str], cv: str, cfg: Config,

@@ -520,13 +520,8 @@ def design(
     -------
     DesignResult
     """
-    truth = _resolve_truth(truth, series, n_items)
-    defaults = {"draws": 1000, "tune": 500, "likelihood": "binomial", "seed": seed}
-    base = config.as_dict() if isinstance(config, Config) else dict(config or {})
-    cfg = make_config({**defaults, **base}, **options)
-    grid_arrays = [parse_grid(g) for g in grids]
-    if replicates < 1:
-        raise ConfigError(f"replicates={replicates} must be >= 1.")
+    truth, cfg, grid_arrays = _design_inputs(truth, series, n_items, grids, replicates, seed,
+                                             config, options)
     out_dir = Path(study_dir) / "replicates" if study_dir else None
     if out_dir is not None:  # a study folder belongs to one study (its fingerprint)
         _open_study(Path(study_dir), study_fingerprint(truth, grid_arrays, seed, cfg))
@@ -554,6 +549,18 @@ def design(
     recs = pd.DataFrame([results[k] for k in sorted(results)])
     return DesignResult(records=recs, truth=truth, grids=grid_arrays, config=cfg,
                         study_dir=Path(study_dir) if study_dir else None)
+
+
+def _design_inputs(truth: Any, series: Any, n_items: Any, grids: Any, replicates: int,
+                   seed: int, config: Any, options: dict[str, Any]) -> tuple[Any, Config, list]:
+    """The resolved truth, the refit config (defaults below the user's) and the grids."""
+    truth = _resolve_truth(truth, series, n_items)
+    defaults = {"draws": 1000, "tune": 500, "likelihood": "binomial", "seed": seed}
+    base = config.as_dict() if isinstance(config, Config) else dict(config or {})
+    cfg = make_config({**defaults, **base}, **options)
+    if replicates < 1:
+        raise ConfigError(f"replicates={replicates} must be >= 1.")
+    return truth, cfg, [parse_grid(g) for g in grids]
 
 
 def recommend_scales(fit: Any, candidates: Sequence[float], *, series: int | str = 0, k: int = 1,
