@@ -47,6 +47,22 @@ def _where(xp: ModuleType, cond: Any, a: Any, b: Any) -> Any:
     return np.where(cond, a, b) if xp is np else xp.switch(cond, a, b)
 
 
+EULER_GAMMA = float(np.euler_gamma)
+GUMBEL_VAR = float(np.pi**2 / 6)
+
+
+def _log_ndtr(xp: ModuleType, a: Any) -> Any:
+    """``log Phi(a)`` (standard normal CDF), accurate far in the lower tail; no NaN gradients."""
+    if xp is np:
+        from scipy.special import log_ndtr
+
+        return log_ndtr(a)
+    mid = xp.maximum(a, -20.0)
+    low = xp.minimum(a, -20.0)
+    asym = -0.5 * low * low - xp.log(-low) - 0.5 * LOG_2PI
+    return _where(xp, a < -20.0, asym, xp.log(0.5 * xp.erfc(-mid / np.sqrt(2.0))))
+
+
 def row_arrays(k: np.ndarray, n: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
     """Per-row observation arrays every likelihood reads.
 
@@ -121,9 +137,26 @@ class LogitNormal(Likelihood):
     noise: ClassVar[str | None] = "log_tau"
 
     def logp(self, xp: ModuleType, lmu: Any, l1mu: Any, d: dict[str, Any], noise: Any) -> Any:
-        var = xp.exp(2.0 * noise) + d["v"]
-        r = d["z"] - (lmu - l1mu)
-        return -0.5 * (r * r / var + xp.log(var) + LOG_2PI)
+        tau2 = xp.exp(2.0 * noise)
+        var = tau2 + d["v"]
+        eta = lmu - l1mu
+        r = d["z"] - eta
+        normal = -0.5 * (r * r / var + xp.log(var) + LOG_2PI)
+        # k = 0 (or k = n): the empirical logit saturates at logit(0.5 / (n + 1)) however far
+        # below it logit mu lies, so its normal density would punish a curve that is truly at
+        # 0 (-120 nats for one row of a sharp rise). Such a row is censored instead:
+        # P(k = 0 | eta_m) = (1 - p_m)^n ~ exp(-exp(eta_m + log n)), a Gumbel survival function,
+        # so P(k = 0) = P(G - tau e > eta + log n), G standard Gumbel-min (mean -gamma, variance
+        # pi^2 / 6), here taken as normal.
+        edge = (d["use_counts"] > 0.5) & (d["n"] > 0)
+        lo = edge & (d["k"] < 0.5)
+        hi = edge & (d["k"] > d["n"] - 0.5)
+        log_n = xp.log(xp.maximum(d["n"], 1.0))
+        scale = xp.sqrt(GUMBEL_VAR + tau2)
+        a_lo = (-EULER_GAMMA - log_n - eta) / scale
+        a_hi = (-EULER_GAMMA - log_n + eta) / scale
+        censored = _where(xp, lo, _log_ndtr(xp, a_lo), _log_ndtr(xp, a_hi))
+        return _where(xp, lo | hi, censored, normal)
 
     def draw(self, rng: np.random.Generator, mu: np.ndarray, noise: np.ndarray | None,
              n_items: np.ndarray | None) -> np.ndarray:
