@@ -78,18 +78,29 @@ def _psis(ll_units: np.ndarray, chains: int) -> tuple[np.ndarray, np.ndarray]:
     k = np.full(U, np.inf)
     if flat.all():
         return elpd, k
-    arr = ll_units[:, ~flat].reshape(chains, D // chains, -1)
-    dt = xr.DataTree.from_dict({
-        "posterior": xr.Dataset({"dummy": (("chain", "draw"), np.zeros(arr.shape[:2]))}),
-        "log_likelihood": xr.Dataset({"y": (("chain", "draw", "unit"), arr)}),
-    })
     import warnings
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = az.loo(dt, pointwise=True, var_name="y")
-    elpd[~flat] = np.asarray(res.elpd_i.values, float).ravel()
-    k[~flat] = np.asarray(res.pareto_k.values, float).ravel()
+    def loo(cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        arr = ll_units[:, cols].reshape(chains, D // chains, -1)
+        dt = xr.DataTree.from_dict({
+            "posterior": xr.Dataset({"dummy": (("chain", "draw"), np.zeros(arr.shape[:2]))}),
+            "log_likelihood": xr.Dataset({"y": (("chain", "draw", "unit"), arr)}),
+        })
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = az.loo(dt, pointwise=True, var_name="y")
+        return (np.asarray(res.elpd_i.values, float).ravel(),
+                np.asarray(res.pareto_k.values, float).ravel())
+
+    cols = np.flatnonzero(~flat)
+    try:
+        elpd[cols], k[cols] = loo(cols)
+    except ValueError:  # e.g. "All tail values are the same": draws resampled by the
+        for c in cols:  # population step repeat; such a unit keeps k = inf (exact refit)
+            try:
+                elpd[[c]], k[[c]] = loo(np.array([c]))
+            except ValueError:
+                pass
     return elpd, k
 
 

@@ -1,23 +1,25 @@
 """Simulation-based calibration (Talts et al. 2018) of the curve models, compiled once.
 
-For each simulation: draw every parameter from the model's declarative priors (population
-means and sds, per-series curve parameters, lapse), simulate binomial scores on a fixed design
-(``n_series`` curves x ``n_scales`` log-spaced scales, ``n_items`` items), refit the *same*
-compiled model with the new data (``CompiledSampler.sample(data=...)``; simuk recompiles per
-simulation, 12 s each), and record the rank of each true value among ``n_ranks - 1`` thinned
-posterior draws. If the inference is calibrated, ranks are uniform on ``0..n_ranks-1``.
+For each simulation: draw every parameter from the model's hierarchical prior (population
+location and scale from their hyperpriors, per-series curve parameters from the Student-t(4)
+population, the noise parameter ``log_tau`` / ``log_phi`` from its normal population, lapse from
+its own prior; :func:`draw_prior`), simulate scores on a fixed design (``n_series`` curves x
+``n_scales`` log-spaced scales, ``n_items`` items, chance 0) with the likelihood's own
+``draw`` (the default ``logitnormal``: model-to-model logit noise, then binomial items), refit
+with the same compiled program (the per-curve engine by default: one JAX curve program and one
+compiled population density for the whole study; the joint engine: one compiled NUTS model),
+and record the rank of each true value among ``n_ranks - 1`` thinned posterior draws. If the
+inference is calibrated, ranks are uniform on ``0..n_ranks-1``.
 
-Checked quantities: per-series ``x0``, the steepness/exponent parameter, the derived ``width``,
-and the hyperparameters ``mu_*`` / ``sigma_*``. Uniformity: a chi-square test on ``bins`` equal
-bins per quantity (per-series quantities pool their ranks over series), and the largest
-deviation of the rank ECDF from the uniform CDF.
-
-The simulator uses a binomial likelihood and known chance 0, and the model is fitted with
-``likelihood="binomial"`` so that simulator and model agree.
+Checked quantities: per-series curve parameters, ``lapse_logit``, the noise parameter, the
+derived ``width``, and the population's ``mu_*`` / ``sigma_*``. Uniformity: a chi-square test
+on ``bins`` equal bins per quantity (per-series quantities pool their ranks over series), and
+the largest deviation of the rank ECDF from the uniform CDF.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,13 +28,13 @@ import numpy as np
 import pandas as pd
 from scipy.stats import chisquare
 
-from . import curves as C
 from ._io import _jsonable, atomic_write_json
 from .config import Config, make_config
 from .coverage import _draw_prior
 from .data import validate
 from .inference import CompiledSampler
 from .models import get
+from .models.base import POPULATION_NU
 
 
 @dataclass
@@ -101,20 +103,53 @@ def _design_table(n_series: int, n_scales: int, n_items: int) -> Any:
 
 
 def draw_prior(model: Any, md: Any, rng: np.random.Generator) -> dict[str, Any]:
-    """One draw of every parameter from the model's declarative priors."""
+    """One draw of every parameter from the model's hierarchical prior.
+
+    Pooled parameters (when ``md.pooled``): ``mu_<p>`` and ``sigma_<p>`` from their hyperpriors,
+    then one value per series from the population (``StudentT(4, mu, sigma)`` for curve
+    parameters, ``Normal`` for the noise parameter). Unpooled parameters (``lapse_logit``, or
+    every parameter without pooling) come from their stage-1 prior. The likelihood's noise
+    parameter (``log_tau`` / ``log_phi``) is included.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emergence.config import make_config
+    >>> from emergence.models import get
+    >>> M = get("sigmoid")
+    >>> md = M.prepare(_design_table(5, 8, 100), make_config(seed=0))
+    >>> t = draw_prior(M, md, np.random.default_rng(0))
+    >>> sorted(k for k in t if not k.startswith(("mu_", "sigma_")))
+    ['lapse_logit', 'log_tau', 'logk', 'x0']
+    """
     S = len(md.series)
     out: dict[str, Any] = {}
-    for p in model.params:
+    for p in model.all_params(md.likelihood):
         if p.pooled and md.pooled:
             mu = float(_draw_prior(md.priors[f"mu_{p.name}"], md.context, rng, 1)[0])
             sd = float(_draw_prior(md.priors[f"sigma_{p.name}"], md.context, rng, 1)[0])
+            z = (rng.standard_t(POPULATION_NU, S) if p.population == "StudentT"
+                 else rng.standard_normal(S))
             out[f"mu_{p.name}"], out[f"sigma_{p.name}"] = mu, sd
-            out[p.name] = rng.normal(mu, sd, S)
+            out[p.name] = mu + sd * z
         else:
-            out[p.name] = _draw_prior(md.priors[f"mu_{p.name}"] if p.pooled else md.priors[p.name],
-                                      md.context, rng, S)
-    out["lapse_logit"] = _draw_prior(md.priors["lapse_logit"], md.context, rng, S)
+            out[p.name] = _draw_prior(md.priors[p.name], md.context, rng, S)
     return out
+
+
+def simulate_obs(model: Any, md: Any, truth: dict[str, Any], n_items: int,
+                 rng: np.random.Generator) -> pd.DataFrame:
+    """Rows of ``md.obs`` with scores drawn from ``truth`` by the model's own likelihood
+    (:meth:`~emergence.models.likelihoods.Likelihood.draw`)."""
+    d = model.data_arrays(md)
+    s = d["series_idx"]
+    theta = {k: np.asarray(truth[k])[s] for k in model.series_param_names()}
+    lmu, _ = model.log_mean(np, d, theta, np.asarray(truth["lapse_logit"])[s])
+    like = md.likelihood
+    noise = np.asarray(truth[like.noise])[s] if like.noise else None
+    y = like.draw(rng, np.exp(lmu), noise, np.full(len(s), float(n_items)))
+    k = np.rint(y * n_items)
+    return md.obs.assign(k=k, y=k / n_items)
 
 
 def sbc(
@@ -123,7 +158,7 @@ def sbc(
     simulations: int = 100,
     n_series: int = 5,
     n_scales: int = 8,
-    n_items: int = 200,
+    n_items: int = 1000,
     n_ranks: int = 100,
     bins: int = 10,
     seed: int = 0,
@@ -139,62 +174,101 @@ def sbc(
     simulations : int
         Number of prior draws / refits.
     n_series, n_scales, n_items : int
-        The simulated design.
+        The simulated design (at least 5 series to rank the population's parameters).
     n_ranks : int
         Ranks take values ``0..n_ranks-1`` (posterior thinned to ``n_ranks - 1`` draws).
     bins : int
         Bins of the chi-square uniformity test.
     seed : int
         Seed of the whole study (prior draws, data, and each refit).
+    config : Config or dict, optional
+        Fit options (likelihood, engine, draws, ...); keyword ``options`` override them.
 
     Returns
     -------
     SBCResult
+
+    Examples
+    --------
+    >>> res = sbc("sigmoid", simulations=2, n_series=3, n_scales=6, draws=100, tune=100,
+    ...           n_ranks=20)  # doctest: +SKIP
+    >>> res.tests()  # doctest: +SKIP
     """
-    defaults = {"draws": 1000, "tune": 500, "likelihood": "binomial", "model": model,
-                "seed": seed}
+    defaults = {"draws": 500, "tune": 500, "model": model, "seed": seed}
     base = config.as_dict() if isinstance(config, Config) else dict(config or {})
     cfg = make_config({**defaults, **base}, **options)
     M = get(cfg.model)
-    table = _design_table(n_series, n_scales, n_items)
-    pm_model, md = M.build(table, cfg)
-    sampler = CompiledSampler(pm_model, cfg)
     rng = np.random.default_rng(seed)
-    x = md.obs["x"].to_numpy()
-    s_idx = md.obs["series_idx"].to_numpy()
-    rows = []
+    fit_once = (_PercurveRefit if cfg.resolved_engine() == "percurve" else _JointRefit)(M, cfg)
+    md = fit_once.md_for(_design_table(n_series, n_scales, n_items))
+    names = [*M.series_param_names(), "lapse_logit"]
+    if md.likelihood.noise:
+        names.append(md.likelihood.noise)
+    rows: list[dict[str, Any]] = []
     divergent = 0
     for sim in range(simulations):
         truth = draw_prior(M, md, rng)
-        lapse = 1 / (1 + np.exp(-truth["lapse_logit"]))
-        p = {k: truth[k][s_idx] for k in M.series_param_names()}
-        mu = C.mean(M.curve, x, 0.0, lapse[s_idx], **p)
-        k = rng.binomial(n_items, mu)
-        obs = md.obs.assign(k=k.astype(float), y=k / n_items)
-        tree = sampler.sample(data=M.data_arrays(md, obs), seed=int(rng.integers(2**31)),
-                              progress=False)
-        divergent += int(tree["sample_stats"]["diverging"].values.sum() > 0)
-        post = tree["posterior"]
-        n_total = post.sizes["chain"] * post.sizes["draw"]
-        keep = np.linspace(0, n_total - 1, n_ranks - 1).astype(int)
-
-        def rank(name: str, true: Any, values: np.ndarray, sim: int = sim,
-                 n_total: int = n_total, keep: np.ndarray = keep) -> None:
-            v = values.reshape(n_total, -1)[keep]
-            t = np.atleast_1d(true)
-            for j in range(v.shape[1]):
-                rows.append({"simulation": sim, "quantity": name, "series": j,
-                             "rank": int(np.sum(v[:, j] < t[j]))})
-
-        for name in M.series_param_names():
-            rank(name, truth[name], post[name].values)
-        draws_p = {n: post[n].values.reshape(n_total, -1) for n in M.series_param_names()}
-        rank("width", M.width(**{k: truth[k] for k in M.series_param_names()}),
-             M.width(**draws_p))
-        for name in (f"mu_{n}" for n in M.series_param_names()):
-            if name in post:
-                rank(name, truth[name], post[name].values)
-        for name in (f"sigma_{n}" for n in M.series_param_names()):
-            if name in post:
-                rank(name, truth[name], post[name].values)
+        obs = simulate_obs(M, md, truth, n_items, rng)
+        post, n_div = fit_once(md, obs, int(rng.integers(2**31)))
+        divergent += int(n_div > 0)
+        truth["width"] = M.width(**{k: truth[k] for k in M.series_param_names()})
+        post["width"] = M.width(**{k: post[k] for k in M.series_param_names()})
+        hyper = [f"{h}_{n}" for n in names for h in ("mu", "sigma") if f"{h}_{n}" in post]
+        for name in [*names, "width", *hyper]:
+            rows += _ranks(sim, name, truth[name], post[name], n_ranks)
     return SBCResult(pd.DataFrame(rows), n_ranks, cfg.model, cfg, bins, divergent)
+
+
+def _ranks(sim: int, name: str, true: Any, draws: np.ndarray, n_ranks: int) -> list[dict[str, Any]]:
+    """Rank of each true value among ``n_ranks - 1`` evenly thinned draws (draws, [series])."""
+    v = draws.reshape(draws.shape[0], -1)
+    v = v[np.linspace(0, len(v) - 1, n_ranks - 1).astype(int)]
+    t = np.atleast_1d(true)
+    return [{"simulation": sim, "quantity": name, "series": j, "rank": int(np.sum(v[:, j] < t[j]))}
+            for j in range(v.shape[1])]
+
+
+class _PercurveRefit:
+    """Refits of one design with the per-curve engine: one compiled curve program, one
+    compiled population density; returns flattened posterior draws and divergences."""
+
+    def __init__(self, model: Any, cfg: Config) -> None:
+        self.model, self.cfg, self.sampler = model, cfg, None
+
+    def md_for(self, table: Any) -> Any:
+        from .engine import CurveSampler
+        from .models.base import population_densities
+
+        self.md = self.model.prepare(table, self.cfg)
+        if self.md.pooled:
+            population_densities(self.model, self.md)  # compiled once, cached on md
+        self.sampler = CurveSampler(self.model, self.md, self.cfg)
+        return self.md
+
+    def __call__(self, md: Any, obs: pd.DataFrame, seed: int) -> tuple[dict[str, np.ndarray], int]:
+        from .engine import sample_percurve
+
+        sim = dataclasses.replace(md, obs=obs)
+        sim.__dict__["_population_cache"] = md.__dict__.get("_population_cache", {})
+        tree, _, _, _ = sample_percurve(self.model, sim, self.cfg.replace(seed=seed),
+                                        self.sampler)
+        return _flat(tree["posterior"]), int(tree["sample_stats"]["diverging"].values.sum())
+
+
+class _JointRefit(_PercurveRefit):
+    """Refits with the joint NUTS model, compiled once (``CompiledSampler``)."""
+
+    def md_for(self, table: Any) -> Any:
+        pm_model, self.md = self.model.build(table, self.cfg)
+        self.sampler = CompiledSampler(pm_model, self.cfg)
+        return self.md
+
+    def __call__(self, md: Any, obs: pd.DataFrame, seed: int) -> tuple[dict[str, np.ndarray], int]:
+        tree = self.sampler.sample(data=self.model.data_arrays(md, obs), seed=seed,
+                                   progress=False)
+        return _flat(tree["posterior"]), int(tree["sample_stats"]["diverging"].values.sum())
+
+
+def _flat(post: Any) -> dict[str, np.ndarray]:
+    """Posterior variables as (chains * draws, ...) arrays."""
+    return {k: np.asarray(v.values).reshape(-1, *v.shape[2:]) for k, v in post.data_vars.items()}
