@@ -310,12 +310,12 @@ class CurveSampler:
         self.compile_seconds = time.perf_counter() - t0
 
     def _run_chunk(self, keys: Any, pos0: Any, data: Any, target_accept: Any,
-                   n_steps: Any) -> tuple[Any, Any, Any]:
+                   n_steps: Any, draws: int | None = None) -> tuple[Any, Any, Any]:
         """Warm-up and sampling of one chunk of lanes, in blocks of BLOCK transitions: the
         compiled programs do not depend on ``tune`` or ``draws``."""
         jax = _jax()
         jnp = jax.numpy
-        tune, draws = int(self.config.tune), int(self.config.draws)
+        tune, draws = int(self.config.tune), int(draws or self.config.draws)
         in_win, ends = _schedule(tune)
         nb = -(-tune // BLOCK)
         pad = nb * BLOCK - tune
@@ -375,7 +375,7 @@ class CurveSampler:
         return [out[n] for n in self.program.data_names]
 
     def run(self, data: list[np.ndarray], labels: list[str], curves: np.ndarray, seed: int,
-            target_accept: float, salt: int = 0, n_steps: int = 0
+            target_accept: float, salt: int = 0, n_steps: int = 0, draws: int | None = None
             ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
         """Adapt and sample ``config.chains`` chains of each curve index in ``curves``.
 
@@ -402,8 +402,8 @@ class CurveSampler:
         for start in range(0, n, WIDTH):
             idx = np.arange(start, min(start + WIDTH, n))
             full = np.concatenate([idx, np.full(WIDTH - len(idx), idx[-1])])
-            chunks.append((len(idx), jax.tree.map(lambda v, full=full: np.asarray(v)[full],
-                                                  (keys, pos0, d, ta, steps))))
+            chunks.append((len(idx), (*jax.tree.map(lambda v, full=full: np.asarray(v)[full],
+                                                    (keys, pos0, d, ta, steps)), draws)))
         if self.scheduler is not None:
             outs = self._run_dask([a for _, a in chunks])
         else:  # dispatched asynchronously: chunks overlap
@@ -467,8 +467,9 @@ def run_stage_one(sampler: CurveSampler, data: list[np.ndarray], labels: list[st
     """Sample every curve; re-run divergent curves at a higher target acceptance and give slowly
     mixing ones more draws (up to ``extend`` times), each curve on its own.
 
-    More draws come from a second independent run of the curve's chains, appended and thinned
-    by two, so every curve keeps the same (chains, draws) shape. Returns the stage-1 draws and
+    More draws come from an independent run of the curve's chains (2, 4, 8 times ``draws``, with
+    64-step trajectories), appended to each chain and thinned back to ``draws``, so every
+    curve keeps the same (chains, draws) shape. Returns the stage-1 draws and
     the per-curve diagnostics.
     """
     cfg = sampler.config
@@ -493,12 +494,16 @@ def run_stage_one(sampler: CurveSampler, data: list[np.ndarray], labels: list[st
         if not len(slow):
             break
         ta = np.where(np.isin(slow, bad_div), RETRY_TARGET_ACCEPT, float(cfg.target_accept))
+        D = divergent.shape[2]
+        more = D * 2 ** (r + 1)
         v, d, _ = sampler.run(data, labels, slow, seed, float(ta.max()), salt=2 + r,
-                              n_steps=RETRY_STEPS)
+                              n_steps=RETRY_STEPS, draws=more)
+        keep = np.linspace(0, D + more - 1, D).round().astype(int)  # thin to D per chain
         for k in values:
-            values[k][slow] = np.concatenate([values[k][slow], v[k]], axis=1)[:, ::2]
-        divergent[slow] = np.concatenate([divergent[slow], d], axis=1)[:, ::2]
-        notes.append(f"{len(slow)} slowly mixing curve(s) got twice the chains, thinned by two.")
+            values[k][slow] = np.concatenate([values[k][slow], v[k]], axis=2)[:, :, keep]
+        divergent[slow] = np.concatenate([divergent[slow], d], axis=2)[:, :, keep]
+        notes.append(f"{len(slow)} slowly mixing curve(s): {more} more draws per chain "
+                     f"(64-step trajectories), thinned to {D}.")
         diag = curve_diagnostics(values, divergent, diag_names)
         _, slow = _failing(diag, cfg)
     return StageOne(values, divergent, step, time.perf_counter() - t0, notes), diag
