@@ -368,8 +368,8 @@ CASES: list[Case] = [
     Case("output-parent-is-file", "output",
          cmd_on_good("fit", "GOOD", "--out", "GOOD/sub/fit.nc"), ("--out", "good.csv", "folder")),
     Case("output-same-path-twice", "output",
-         cmd_on_good("compare", "GOOD", "--json", "TMP/c.json", "--out", "TMP/c.json"),
-         ("--out", "c.json", "its own file")),
+         cmd_on_good("fit", "GOOD", "--plot", "TMP/c.pdf", "--report", "TMP/c.pdf"),
+         ("--report", "c.pdf", "its own file")),
     Case("output-check-json-folder", "output", cmd_on_good("check", "GOOD", "--json", "TMP"),
          ("--json", "folder")),
     Case("output-design-plot-extension", "output",
@@ -487,9 +487,9 @@ def _raise(exc: BaseException) -> Callable[..., object]:
 
 
 def test_unexpected_error_is_one_line_with_debug_pointer(tmp_path, capsys, monkeypatch):
-    import emergence.cli.fit as cli_fit
+    import emergence.cli._app as cli_app
 
-    monkeypatch.setattr(cli_fit, "load_input", _raise(RuntimeError("boom\nsecond line")))
+    monkeypatch.setattr(cli_app, "load_input", _raise(RuntimeError("boom\nsecond line")))
     monkeypatch.delenv("EMERGENCE_DEBUG", raising=False)
     code, text = run_cli(["fit", str(good_csv(tmp_path))], capsys)
     assert code == 3 and TRACEBACK not in text
@@ -611,12 +611,12 @@ def test_checkpoints_selected_per_family_model_task():
 def test_bad_output_path_fails_before_loading_or_sampling(tmp_path, capsys, monkeypatch):
     """`--summary` pointing at a folder used to crash after the fit, losing --out and --report;
     now the command stops before the data are even loaded."""
-    import emergence.cli.fit as cli_fit
+    import emergence.cli._app as cli_app
     import emergence.results as results
 
     calls = []
     monkeypatch.setattr(results, "fit", lambda *a, **k: calls.append("fit"))
-    monkeypatch.setattr(cli_fit, "load_input", lambda *a, **k: calls.append("load"))
+    monkeypatch.setattr(cli_app, "load_input", lambda *a, **k: calls.append("load"))
     code, text = run_cli(["fit", str(good_csv(tmp_path)), "--summary", str(tmp_path),
                           "--out", str(tmp_path / "f.nc")], capsys)
     assert code == 2 and "--summary" in text and "is a folder" in text

@@ -121,13 +121,16 @@ def merge_options(config_file: Path | None, defaults: dict[str, Any] | None,
         try:
             from_file = Config.from_toml(config_file)
         except FileNotFoundError:
-            raise ConfigError(f"--config {config_file}: the file does not exist.") from None
+            raise ConfigError(f"--config {config_file}: the file does not exist; check the path "
+                              "or leave out --config.") from None
         except OSError as exc:
             raise ConfigError(f"--config {config_file}: cannot read it ({exc.strerror}).") from None
         except ConfigError as exc:
             raise ConfigError(f"--config {config_file}: {exc}") from None
         except ValueError as exc:  # tomllib.TOMLDecodeError
-            raise ConfigError(f"--config {config_file} is not valid TOML: {exc}.") from None
+            raise ConfigError(f"--config {config_file} is not valid TOML: {exc}; fix that line "
+                              "(e.g. draws = 2000, sampler = \"nutpie\") or leave out --config."
+                              ) from None
         merged.update(_file_keys(config_file, from_file))
     merged.update(given)
     merged.setdefault("progress", sys.stderr.isatty())
