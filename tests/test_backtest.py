@@ -268,7 +268,7 @@ def test_cli_backtest_json_and_report(tmp_path):
     res = CliRunner().invoke(app, ["backtest", str(csv), "--methods", "linear,persistence",
                                    "--seed", "3", "--json", str(out), "--report", str(rep)])
     assert res.exit_code == 0, res.output
-    assert "coverage_90" in res.output
+    assert "coverage" in res.output
     assert load_backtest(out).summary()["method"].tolist() == ["linear", "persistence"]
     page = rep.read_text()
     assert "Back-test" in page and "data:image/png;base64" in page
