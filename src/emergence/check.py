@@ -53,10 +53,12 @@ REASONS: dict[str, str] = {
                        "for emergent, < 0.1 for smooth)",
     "too_sparse": "only {n_scales} distinct scales were tested; at least 4 are needed for a "
                   "verdict",
-    "diagnostics_failed": "the MCMC diagnostics failed ({diag}; divergences count for the whole "
-                          "joint fit); the numbers are not "
-                          "trustworthy. Run longer (draws=4000, tune=2000), raise target_accept "
-                          "(0.95-0.99) or try parametrization='noncentered'",
+    "diagnostics_failed": "this curve's MCMC diagnostics failed ({diag}) even after it was "
+                          "re-sampled alone; its numbers are not trustworthy. Run longer "
+                          "(draws=2000, tune=1000) or evaluate more model sizes for this curve",
+    "uninformed_width": "the data carry no information on the width (flat at chance, or at "
+                        "most one tested scale in the rise): the reported interval is the "
+                        "prior's, and neither a sharp nor a smooth call can rest on it",
     "no_scale_in_rise": "no tested scale lies inside the 10 %-90 % transition region, so the "
                         "sharpness rests on the curve's assumed shape, not on observed points; "
                         "evaluate models between {gap_lo} and {gap_hi}",
@@ -111,7 +113,7 @@ BLOCKING = ("too_sparse", "diagnostics_failed", "flat_at_chance")
 BLOCK_EMERGENT = ("no_scale_in_rise", "prior_driven_width", "threshold_beyond_range",
                   "above_chance_at_smallest", "prior_sensitive", "pareto_k_high")
 #: Codes that prevent both ``emergent`` and ``smooth``.
-BLOCK_CALL = ("noise_model_sensitive", "pooling_sensitive", "ppc_misfit")
+BLOCK_CALL = ("noise_model_sensitive", "pooling_sensitive", "ppc_misfit", "uninformed_width")
 #: Posterior predictive interval mass of the misfit check.
 PPC_MASS = 0.99
 MIN_SCALES_FOR_VERDICT = 4
@@ -315,9 +317,15 @@ def predictability_calls(table: ScoreTable, cfg: Config, series: pd.DataFrame,
     ``predictability``."""
     from .backtest import backtest
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        bt = backtest(table, holdout=1, methods=("emergence",), config=cfg, scheduler=scheduler)
+    from .errors import EmergenceDataError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            bt = backtest(table, holdout=1, methods=("emergence",), config=cfg,
+                          scheduler=scheduler)
+    except EmergenceDataError:  # no curve has enough sizes to hold one out
+        return pd.DataFrame({"predictability": [None] * len(series)})
     calls = bt.predictability(level=0.9)
     by_label = dict(zip(calls["label"], calls["call"], strict=True)) if len(calls) else {}
     return pd.DataFrame({"predictability": [by_label.get(lab) for lab in series["label"]]})
@@ -676,6 +684,8 @@ def _evidence(r: pd.Series, cfg: Config) -> tuple[list[str], dict[str, Any]]:
         reasons.append("no_scale_in_rise")
         ctx["gap_lo"] = f"{10 ** r['threshold_lo']:.3g}"
         ctx["gap_hi"] = f"{10 ** r['threshold_hi']:.3g}"
+    if r.get("width_informed", True) is False or r.get("width_informed", True) == 0:
+        reasons.append("uninformed_width")
     if bool(r.get("prior_driven_width", False)):
         reasons.append("prior_driven_width")
         ctx["contraction"] = float(r.get("width_contraction", np.nan))
