@@ -4,9 +4,9 @@
    leave-one-scale-out comparison included) and one ``emergence fit`` of the same folder, each
    as a fresh CLI process (wall time includes start-up and any compilation); the ratio
    check / fit (goals: check <= 60 s, <= 2x fit).
-2. ``em.fit`` of T = 100 and T = 1000 synthetic sigmoid curves (8 scales over 4 decades, 1000
-   items, chance 0.25), each in a fresh process: fit time, ratio (goal <= 10x) and the peak RSS
-   of the process (goal <= 4 GB).
+2. ``em.fit`` of T = 100 and T = 1000 synthetic sigmoid curves (``benchmarks/synthetic.py``:
+   8 scales over 4 decades, 1000 items, chance 0.25, logit-normal model noise sd 0.35), each
+   in a fresh process: fit time, ratio (goal <= 10x), peak RSS of the process (goal <= 4 GB).
 3. First-run compile cost: the T = 100 fit in a fresh process with an empty
    ``EMERGENCE_JAX_CACHE`` directory, then again in a second fresh process with that cache.
 
@@ -33,19 +33,13 @@ OPT = ROOT / "data" / "lm-eval-raw" / "opt"
 #: Child script for one synthetic fit: prints a JSON line with the fit time and peak RSS.
 FIT_CHILD = r"""
 import json, resource, sys, time, warnings
-import numpy as np
 t0 = time.perf_counter()
 import emergence as em
-from emergence.data import validate
-from emergence.simulate import simulate_table
+from synthetic import synthetic_table
 T = int(sys.argv[1])
-rng = np.random.default_rng(0)
-truths = [{"task": f"t{i}", "x0": rng.uniform(9, 11), "logk": rng.normal(1.5, 0.5),
-           "lapse": 0.05} for i in range(T)]
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    table = validate(simulate_table("sigmoid", truths, np.linspace(8, 12, 8), n_items=1000,
-                                    chance=0.25, seed=0), warn=False)
+    table = synthetic_table(T)
     t1 = time.perf_counter()
     f = em.fit(table, seed=1)
 t2 = time.perf_counter()
@@ -113,7 +107,7 @@ def part_cli(tmp: Path) -> dict:
 def synthetic_fit(T: int, env: dict[str, str] | None = None) -> dict:
     """One synthetic T-curve fit in a fresh process."""
     r = timed([sys.executable, "-c", FIT_CHILD, str(T)],
-              {"PYTHONPATH": str(ROOT / "src"), **(env or {})})
+              {"PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT / 'benchmarks'}", **(env or {})})
     if "fit_s" in r:
         print(f"fit T = {T:5d}: fit {r['fit_s']:7.1f} s (compile {r['compile_s']:.1f}, sample "
               f"{r['sample_s']:.1f}), process {r['process_s']:.1f} s, peak RSS "

@@ -8,7 +8,8 @@ model) with the priors read from the built ``ModelData``, so both see the same n
 Samplers: ``emergence`` = ``em.fit`` with the default per-curve engine (stage 1 vectorised HMC in
 JAX + population step); ``joint`` = nutpie on the joint PyMC model (``engine="joint"``);
 ``stan`` = NUTS in Stan on the joint model. Cases: synthetic T = 10, 100, 1000 tasks (8 scales
-over 4 decades, 1000 items, chance 0.25) and, where the Stan program covers them, the bundled
+over 4 decades, 1000 items, chance 0.25, logit-normal model-to-model noise sd 0.35:
+``benchmarks/synthetic.py``) and, where the Stan program covers them, the bundled
 ObsScaling emergent table (``obsscaling``).
 
 Every (case, sampler) runs in a fresh niced process. Reported per run: compile and sampling time
@@ -103,22 +104,17 @@ def peak_mb() -> float:
 
 
 def case_table(name: str):
+    """The table of a case: ``obsscaling`` or synthetic ``T<n>`` (benchmarks/synthetic.py)."""
     import emergence as em
-    from emergence.data import validate
-    from emergence.simulate import simulate_table
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if name == "obsscaling":
             return em.datasets.load("obsscaling_emergent")
-        if name == "bbh":
-            return em.datasets.load("bbh")
-        T = int(name.lstrip("T"))
-        rng = np.random.default_rng(0)
-        truths = [{"task": f"t{i}", "x0": rng.uniform(9, 11), "logk": rng.normal(1.5, 0.5),
-                   "lapse": 0.05} for i in range(T)]
-        return validate(simulate_table("sigmoid", truths, np.linspace(8, 12, 8), n_items=1000,
-                                       chance=0.25, seed=0), warn=False)
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from synthetic import synthetic_table
+
+        return synthetic_table(int(name.lstrip("T")))
 
 
 def min_ess(post, names) -> tuple[float, str]:
