@@ -210,7 +210,13 @@ def run_emergence(table, cfg, engine: str, draws: int, tune: int, seed: int,
     post = fit.tree["posterior"].to_dataset()
     ess, worst = min_ess(post, VARS)
     div = fit.diagnostics.get("divergences", 0)
+    kinds: dict[str, int] = {}  # per-curve diagnostic failures by kind (R-hat, ESS, divergences)
+    for msg in fit.failed:
+        for part in msg.split(": ", 1)[1].split(", "):
+            kind = part.split(" ")[0] if not part[0].isdigit() else "divergences"
+            kinds[kind] = kinds.get(kind, 0) + 1
     return {"compile": fit.timing.compile, "sample": fit.timing.sample, "fit_wall": wall,
+            "failed_curves": len(fit.failed), "failed_kinds": kinds,
             "ess": ess, "worst": worst, "div": int(np.sum(div)),
             "rows": len(fit.table.data), "series": int(post.sizes["series"]),
             "quantiles": quantiles(post)}
