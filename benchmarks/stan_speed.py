@@ -1,24 +1,30 @@
-"""emergence.fit (nutpie) vs Stan (pystan 3) vs PyMC's own NUTS on the identical model and data.
+"""End-to-end min-ESS per second: emergence's default engine vs Stan (pystan 3), same model.
 
-Model: the package's **default** hierarchical sigmoid (``make_config()``: beta-binomial
-likelihood on counts, centred partial pooling of x0 and logk, per-series lapse and
-overdispersion, known chance floors, ``families="separate"``), written out in Stan below with the
-priors read from the built ``ModelData`` so both samplers see the same numbers.
-``--likelihood binomial --parametrization noncentered`` switches both to that variant.
+Model: the package's **default** hierarchical sigmoid (``make_config()``: logit-normal
+model-to-model noise, Student-t(4) populations of x0 and logk, a normal population of log_tau,
+unpooled lapse, known chance, ``families="separate"``), written out in Stan below (a joint NUTS
+model) with the priors read from the built ``ModelData``, so both see the same numbers.
 
-Cases: the bundled ObsScaling emergent tasks (39 series) and BBH (243 series), and synthetic
-T = 10, 100, 1000 tasks (8 scales, 1000 items, chance 0.25). Every (case, sampler) runs in a
-fresh process, so each pays its own start-up and compile (numba's on-disk cache of the
-pytensor kernels is warm after the first run; httpstan caches the built Stan program across
-processes: its first build is reported separately as ``stan first build``).
+Samplers: ``emergence`` = ``em.fit`` with the default per-curve engine (stage 1 vectorised HMC in
+JAX + population step); ``joint`` = nutpie on the joint PyMC model (``engine="joint"``);
+``stan`` = NUTS in Stan on the joint model. Cases: synthetic T = 10, 100, 1000 tasks (8 scales
+over 4 decades, 1000 items, chance 0.25, logit-normal model-to-model noise sd 0.35:
+``benchmarks/synthetic.py``) and, where the Stan program covers them, the bundled
+ObsScaling emergent table (``obsscaling``).
 
-Reported per run: compile and sampling wall time, min bulk ESS over every parameter
-(x0, logk, lapse_logit, log_phi and the hyperparameters), ESS per second of sampling and per
-second of compile + sampling, divergences, the process's peak RSS, and the ratios against Stan
-and PyMC NUTS of the same case.
+Every (case, sampler) runs in a fresh niced process. Reported per run: compile and sampling time
+as the sampler reports them, the process time (import + build + compile + sampling: the
+end-to-end time), the minimum bulk ESS over *every* parameter (x0, logk, lapse_logit, log_tau
+per curve and the six population parameters) and where it occurred, ESS/s of sampling and ESS/s
+end to end, divergences, peak RSS, load average, and the ratio of end-to-end ESS/s to Stan's.
+After each case, the population quantiles of every sampler are printed side by side, and the
+largest difference of per-curve posterior medians of x0 and logk against Stan's (the same
+posterior check). httpstan caches the built Stan program across processes (its first build is
+paid once: ``compile`` > 30 s in that run).
 
-    python benchmarks/stan_speed.py [--cases obsscaling,bbh,T10,T100,T1000]
-        [--samplers nutpie,pymc,stan] [--draws 1000] [--tune 1000] [--timeout 1800]
+    python benchmarks/stan_speed.py [--cases T100,T1000] [--samplers emergence,stan,joint]
+        [--draws 500 --tune 500 --chains 4] [--stan-draws 1000 --stan-tune 1000
+        --stan-chains 2] [--timeout 1800] [--json out.jsonl]
 """
 
 from __future__ import annotations
@@ -36,13 +42,17 @@ import warnings
 import numpy as np
 
 STAN_CODE = """
+// The package's default hierarchical sigmoid (emergence >= the per-curve engine):
+// x0, logk ~ StudentT(4, mu, sigma) populations; log_tau ~ Normal population; lapse_logit
+// unpooled; logit-normal likelihood on the rows' empirical logits z with sampling variance v.
 data {
   int<lower=1> N; int<lower=1> S;
   array[N] int<lower=1, upper=S> s;
-  vector[N] x; array[N] int<lower=0> n; array[N] int<lower=0> k; vector<lower=0, upper=1>[N] chance;
-  int<lower=0, upper=1> noncentered; int<lower=0, upper=1> betabinomial;
+  vector[N] x; vector[N] z; vector<lower=0>[N] v; vector<lower=0, upper=1>[N] chance;
+  real nu;
   real mu_x0_mu; real mu_x0_sd; real sigma_x0_sd; real mu_logk_mu; real mu_logk_sd;
-  real sigma_logk_sd; real lapse_mu; real lapse_sd; real log_phi_mu; real log_phi_sd;
+  real sigma_logk_sd; real lapse_mu; real lapse_sd; real mu_log_tau_mu; real mu_log_tau_sd;
+  real sigma_log_tau_sd;
 }
 transformed data {
   vector[N] log_c = log(chance);
@@ -50,37 +60,29 @@ transformed data {
 }
 parameters {
   real mu_x0; real<lower=0> sigma_x0; real mu_logk; real<lower=0> sigma_logk;
-  vector[S] x0_raw; vector[S] logk_raw; vector[S] lapse_logit;
-  vector[betabinomial ? S : 0] log_phi;
-}
-transformed parameters {
-  vector[S] x0 = noncentered ? mu_x0 + sigma_x0 * x0_raw : x0_raw;
-  vector[S] logk = noncentered ? mu_logk + sigma_logk * logk_raw : logk_raw;
+  real mu_log_tau; real<lower=0> sigma_log_tau;
+  vector[S] x0; vector[S] logk; vector[S] lapse_logit; vector[S] log_tau;
 }
 model {
-  vector[N] log_mu; vector[N] log_1mmu;
+  vector[N] eta; vector[N] sd_row;
   mu_x0 ~ normal(mu_x0_mu, mu_x0_sd); sigma_x0 ~ normal(0, sigma_x0_sd);
   mu_logk ~ normal(mu_logk_mu, mu_logk_sd); sigma_logk ~ normal(0, sigma_logk_sd);
-  if (noncentered) {
-    x0_raw ~ std_normal(); logk_raw ~ std_normal();
-  } else {
-    x0_raw ~ normal(mu_x0, sigma_x0); logk_raw ~ normal(mu_logk, sigma_logk);
-  }
+  mu_log_tau ~ normal(mu_log_tau_mu, mu_log_tau_sd); sigma_log_tau ~ normal(0, sigma_log_tau_sd);
+  x0 ~ student_t(nu, mu_x0, sigma_x0);
+  logk ~ student_t(nu, mu_logk, sigma_logk);
+  log_tau ~ normal(mu_log_tau, sigma_log_tau);
   lapse_logit ~ normal(lapse_mu, lapse_sd);
-  log_phi ~ normal(log_phi_mu, log_phi_sd);
   for (i in 1:N) {
     int j = s[i];
-    real z = exp(logk[j]) * (x[i] - x0[j]);
+    real g = exp(logk[j]) * (x[i] - x0[j]);
     real l_keep = log_inv_logit(-lapse_logit[j]);
-    log_mu[i] = log_sum_exp(log_c[i], log_1mc[i] + l_keep + log_inv_logit(z));
-    log_1mmu[i] = log_1mc[i] + log_sum_exp(log_inv_logit(lapse_logit[j]),
-                                           l_keep + log1m_inv_logit(z));
+    real log_mu = log_sum_exp(log_c[i], log_1mc[i] + l_keep + log_inv_logit(g));
+    real log_1mmu = log_1mc[i] + log_sum_exp(log_inv_logit(lapse_logit[j]),
+                                              l_keep + log1m_inv_logit(g));
+    eta[i] = log_mu - log_1mmu;
+    sd_row[i] = sqrt(exp(2 * log_tau[j]) + v[i]);
   }
-  if (betabinomial) {
-    k ~ beta_binomial(n, exp(log_mu + log_phi[s]), exp(log_1mmu + log_phi[s]));
-  } else {
-    k ~ binomial_logit(n, log_mu - log_1mmu);
-  }
+  z ~ normal(eta, sd_row);
 }
 """
 
@@ -102,50 +104,69 @@ def peak_mb() -> float:
 
 
 def case_table(name: str):
+    """The table of a case: ``obsscaling`` or synthetic ``T<n>`` (benchmarks/synthetic.py)."""
     import emergence as em
-    from emergence.data import validate
-    from emergence.simulate import simulate_table
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if name == "obsscaling":
             return em.datasets.load("obsscaling_emergent")
-        if name == "bbh":
-            return em.datasets.load("bbh")
-        T = int(name.lstrip("T"))
-        rng = np.random.default_rng(0)
-        truths = [{"task": f"t{i}", "x0": rng.uniform(9, 11), "logk": rng.normal(1.5, 0.5),
-                   "lapse": 0.05} for i in range(T)]
-        return validate(simulate_table("sigmoid", truths, np.linspace(8, 12, 8), n_items=1000,
-                                       chance=0.25, seed=0), warn=False)
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from synthetic import synthetic_table
+
+        return synthetic_table(int(name.lstrip("T")))
 
 
-def min_ess(post, names) -> float:
+def min_ess(post, names) -> tuple[float, str]:
+    """Minimum bulk ESS over every element of ``names`` in ``post``, and where it occurred."""
     import arviz as az
 
     ess = az.ess(post[[v for v in names if v in post]], method="bulk")
     ess = getattr(ess, "to_dataset", lambda: ess)()
-    return float(min(np.nanmin(np.asarray(ess[v].values, dtype=float)) for v in ess.data_vars))
+    vals = {v: float(np.nanmin(np.asarray(ess[v].values, dtype=float))) for v in ess.data_vars}
+    worst = min(vals, key=vals.get)
+    return vals[worst], worst
 
 
-def stan_data(md, cfg) -> dict:
+def quantiles(post) -> dict:
+    """5/50/95 % quantiles of the population parameters and the medians over curves of the
+    per-curve 50 % quantiles of x0 and logk (for the same-posterior check)."""
+    out = {}
+    for v in HYPER:
+        if v in post:
+            out[v] = [float(q) for q in np.quantile(np.asarray(post[v]).ravel(), [0.05, 0.5, 0.95])]
+    for v in ("x0", "logk"):
+        a = np.asarray(post[v])  # chain, draw, series
+        out[f"{v}_median_by_curve"] = np.median(a.reshape(-1, a.shape[-1]), axis=0).tolist()
+    return out
+
+
+def stan_data(md) -> dict:
+    """The Stan program's data: rows (empirical logits) and the priors of the built model."""
+    from emergence.models.base import POPULATION_NU
+    from emergence.models.sigmoid import SigmoidModel
+
     o, pr, ctx = md.obs, md.priors, md.context
-    if not md.pooled or md.obs["chance"].isna().any() or len(md.families) > 1:
-        raise SystemExit("the Stan program covers pooled fits with known chance and no offsets")
+    if (not md.pooled or o["chance"].isna().any() or len(md.families) > 1
+            or o["ceiling"].notna().any() or md.likelihood.name != "logitnormal"):
+        raise SystemExit("the Stan program covers pooled logit-normal fits with known chance, "
+                         "no known ceilings and no family offsets")
+    d = SigmoidModel.data_arrays(md)
     arg = lambda name, key: float(pr[name].resolved(ctx)[key])  # noqa: E731
-    return {"N": len(o), "S": len(md.series), "s": (o["series_idx"].to_numpy() + 1).tolist(),
-            "x": o["x"].to_numpy().tolist(), "n": o["n_items"].to_numpy(np.int64).tolist(),
-            "k": o["k"].to_numpy(np.int64).tolist(), "chance": o["chance"].to_numpy().tolist(),
-            "noncentered": int(cfg.parametrization == "noncentered"),
-            "betabinomial": int(md.likelihood == "betabinomial"),
+    return {"N": len(o), "S": len(md.series), "s": (d["series_idx"] + 1).tolist(),
+            "x": d["x"].tolist(), "z": d["z"].tolist(), "v": d["v"].tolist(),
+            "chance": d["chance"].tolist(), "nu": POPULATION_NU,
             "mu_x0_mu": arg("mu_x0", "mu"), "mu_x0_sd": arg("mu_x0", "sigma"),
             "sigma_x0_sd": arg("sigma_x0", "sigma"), "mu_logk_mu": arg("mu_logk", "mu"),
             "mu_logk_sd": arg("mu_logk", "sigma"), "sigma_logk_sd": arg("sigma_logk", "sigma"),
             "lapse_mu": arg("lapse_logit", "mu"), "lapse_sd": arg("lapse_logit", "sigma"),
-            "log_phi_mu": arg("log_phi", "mu"), "log_phi_sd": arg("log_phi", "sigma")}
+            "mu_log_tau_mu": arg("mu_log_tau", "mu"), "mu_log_tau_sd": arg("mu_log_tau", "sigma"),
+            "sigma_log_tau_sd": arg("sigma_log_tau", "sigma")}
 
 
-VARS = ["x0", "logk", "lapse_logit", "log_phi", "mu_x0", "sigma_x0", "mu_logk", "sigma_logk"]
+PER_CURVE = ["x0", "logk", "lapse_logit", "log_tau"]
+HYPER = ["mu_x0", "sigma_x0", "mu_logk", "sigma_logk", "mu_log_tau", "sigma_log_tau"]
+VARS = PER_CURVE + HYPER
 
 
 def run_stan(table, cfg, draws: int, tune: int, seed: int, chains: int) -> dict:
@@ -154,39 +175,51 @@ def run_stan(table, cfg, draws: int, tune: int, seed: int, chains: int) -> dict:
 
     from emergence.models import get
 
-    _, md = get("sigmoid").build(table, cfg)
-    data = stan_data(md, cfg)
+    md = get("sigmoid").prepare(table, cfg)
+    data = stan_data(md)
     t0 = time.perf_counter()
     post = stan.build(STAN_CODE, data=data, random_seed=seed)
     t1 = time.perf_counter()
-    fit = post.sample(num_chains=chains, num_samples=draws, num_warmup=tune, delta=cfg.target_accept)
+    fit = post.sample(num_chains=chains, num_samples=draws, num_warmup=tune,
+                      delta=cfg.target_accept)
     t2 = time.perf_counter()
     ds = {}
     for v in VARS:
-        if v not in fit.param_names:
-            continue
         a = np.asarray(fit[v])  # (param dims..., draws * chains), chain-major blocks
-        a = a.reshape(-1, chains, draws) if a.ndim == 2 else a.reshape(1, chains, draws)
+        a = a.reshape(-1, chains, draws)
         a = np.moveaxis(a, 0, -1)  # chain, draw, param
-        ds[v] = xr.DataArray(a if v in ("x0", "logk", "lapse_logit", "log_phi") else a[..., 0],
-                             dims=("chain", "draw", "series")[: 3 if a.shape[-1] > 1 or v in (
-                                 "x0", "logk", "lapse_logit", "log_phi") else 2])
-    div = int(np.sum(fit["divergent__"]))
-    return {"compile": t1 - t0, "sample": t2 - t1, "ess": min_ess(xr.Dataset(ds), VARS),
-            "div": div, "rows": len(md.obs), "series": len(md.series)}
+        ds[v] = (xr.DataArray(a, dims=("chain", "draw", "series")) if v in PER_CURVE
+                 else xr.DataArray(a[..., 0], dims=("chain", "draw")))
+    ds = xr.Dataset(ds)
+    ess, worst = min_ess(ds, VARS)
+    return {"compile": t1 - t0, "sample": t2 - t1, "ess": ess, "worst": worst,
+            "div": int(np.sum(fit["divergent__"])), "rows": len(md.obs),
+            "series": len(md.series), "quantiles": quantiles(ds)}
 
 
-def run_emergence(table, cfg, sampler: str, draws: int, tune: int, seed: int, chains: int) -> dict:
+def run_emergence(table, cfg, engine: str, draws: int, tune: int, seed: int,
+                  chains: int) -> dict:
     import emergence as em
 
+    t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = em.fit(table, config=cfg.replace(sampler=sampler, draws=draws, tune=tune,
+        fit = em.fit(table, config=cfg.replace(engine=engine, draws=draws, tune=tune,
                                                seed=seed, chains=chains, progress=False))
+    wall = time.perf_counter() - t0
     post = fit.tree["posterior"].to_dataset()
-    return {"compile": fit.timing.compile, "sample": fit.timing.sample,
-            "ess": min_ess(post, VARS), "div": int(fit.diagnostics["divergences"]),
-            "rows": len(fit.table.data), "series": int(post.sizes["series"])}
+    ess, worst = min_ess(post, VARS)
+    div = fit.diagnostics.get("divergences", 0)
+    kinds: dict[str, int] = {}  # per-curve diagnostic failures by kind (R-hat, ESS, divergences)
+    for msg in fit.failed:
+        for part in msg.split(": ", 1)[1].split(", "):
+            kind = part.split(" ")[0] if not part[0].isdigit() else "divergences"
+            kinds[kind] = kinds.get(kind, 0) + 1
+    return {"compile": fit.timing.compile, "sample": fit.timing.sample, "fit_wall": wall,
+            "failed_curves": len(fit.failed), "failed_kinds": kinds,
+            "ess": ess, "worst": worst, "div": int(np.sum(div)),
+            "rows": len(fit.table.data), "series": int(post.sizes["series"]),
+            "quantiles": quantiles(post)}
 
 
 def one(args) -> None:
@@ -196,72 +229,101 @@ def one(args) -> None:
 
     t_import = time.perf_counter() - t_start
     table = case_table(args.case)
-    cfg = make_config(likelihood=args.likelihood, parametrization=args.parametrization,
-                      pooling="partial", target_accept=args.target_accept)
-    r = (run_stan(table, cfg, args.draws, args.tune, args.seed, args.chains) if args.sampler == "stan"
-         else run_emergence(table, cfg, args.sampler, args.draws, args.tune, args.seed, args.chains))
+    cfg = make_config(pooling="partial", target_accept=args.target_accept)
+    if args.sampler == "stan":
+        r = run_stan(table, cfg, args.stan_draws, args.stan_tune, args.seed, args.stan_chains)
+    else:  # "emergence" = the default engine; "joint" = nutpie on the joint model
+        engine = "percurve" if args.sampler == "emergence" else "joint"
+        r = run_emergence(table, cfg, engine, args.draws, args.tune, args.seed, args.chains)
     r.update(case=args.case, sampler=args.sampler, peak_mb=peak_mb(), import_s=t_import,
              process_s=time.perf_counter() - t_start)
     print("RESULT " + json.dumps(r), flush=True)
 
 
+def run_one(case: str, sampler: str, passthrough: list[str], timeout: float) -> dict | None:
+    """Run ``--one case sampler`` in a fresh process (niced); its RESULT line as a dict."""
+    ld = os.getloadavg()[0]
+    cmd = ["nice", sys.executable, __file__, "--one", case, sampler, *passthrough]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        print(f"{case:10} {sampler:9} timed out after {timeout:.0f} s", flush=True)
+        return None
+    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
+    if line is None:
+        print(f"{case:10} {sampler:9} failed:\n{out.stderr[-2000:]}", flush=True)
+        return None
+    r = json.loads(line[7:])
+    r["load_start"], r["load_end"] = ld, os.getloadavg()[0]
+    r["ess_s"] = r["ess"] / r["sample"]
+    r["ess_tot"] = r["ess"] / r["process_s"]  # end to end: import, build, compile, sample
+    return r
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--cases", default="obsscaling,bbh,T10,T100,T1000")
-    ap.add_argument("--samplers", default="nutpie,stan,pymc")
-    ap.add_argument("--draws", type=int, default=1000)
-    ap.add_argument("--tune", type=int, default=1000)
-    ap.add_argument("--chains", type=int, default=2)
+    ap.add_argument("--cases", default="T100,T1000")
+    ap.add_argument("--samplers", default="emergence,stan")
+    ap.add_argument("--draws", type=int, default=500)
+    ap.add_argument("--tune", type=int, default=500)
+    ap.add_argument("--chains", type=int, default=4)
+    ap.add_argument("--stan-draws", type=int, default=1000)
+    ap.add_argument("--stan-tune", type=int, default=1000)
+    ap.add_argument("--stan-chains", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--likelihood", default="auto")
-    ap.add_argument("--parametrization", default="centered")
     ap.add_argument("--target-accept", type=float, default=0.9)
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per (case, sampler)")
+    ap.add_argument("--json", default="", help="append the result rows to this JSON-lines file")
     ap.add_argument("--one", nargs=2, metavar=("CASE", "SAMPLER"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
         args.case, args.sampler = args.one
         one(args)
         return
-    print(f"machine: {machine()}; date {time.strftime('%Y-%m-%d %H:%M %Z')}; "
-          f"{args.chains} chains x ({args.tune} tune + {args.draws} draws), "
-          f"likelihood={args.likelihood}, parametrization={args.parametrization}", flush=True)
+    print(f"machine: {machine()}; date {time.strftime('%Y-%m-%d %H:%M %Z')}; emergence "
+          f"{args.chains} chains x ({args.tune} + {args.draws}), Stan {args.stan_chains} chains "
+          f"x ({args.stan_tune} + {args.stan_draws})", flush=True)
     passthrough = ["--draws", str(args.draws), "--tune", str(args.tune), "--chains",
-                   str(args.chains), "--seed", str(args.seed), "--likelihood", args.likelihood,
-                   "--parametrization", args.parametrization, "--target-accept",
-                   str(args.target_accept)]
-    hdr = (f"{'case':10} {'sampler':7} {'rows':>6} {'series':>6} {'compile s':>9} {'sample s':>8} "
-           f"{'process s':>9} {'minESS':>7} {'ESS/s':>7} {'ESS/s tot':>9} {'div':>5} "
-           f"{'peak MB':>7} {'load':>5} {'÷stan':>6} {'÷pymc':>6} {'tot÷stan':>8}")
+                   str(args.chains), "--stan-draws", str(args.stan_draws), "--stan-tune",
+                   str(args.stan_tune), "--stan-chains", str(args.stan_chains), "--seed",
+                   str(args.seed), "--target-accept", str(args.target_accept)]
+    hdr = (f"{'case':6} {'sampler':9} {'rows':>5} {'series':>6} {'compile':>7} {'sample':>7} "
+           f"{'process':>7} {'minESS':>7} {'(where)':>13} {'ESS/s':>7} {'ESS/s e2e':>9} "
+           f"{'div':>5} {'peakMB':>6} {'load':>9} {'e2e÷stan':>8}")
     for case in args.cases.split(","):
-        rows = {}
-        for sampler in args.samplers.split(","):
-            ld = os.getloadavg()[0]
-            cmd = [sys.executable, __file__, "--one", case, sampler, *passthrough]
-            try:
-                out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
-            except subprocess.TimeoutExpired:
-                print(f"{case:10} {sampler:7} timed out after {args.timeout:.0f} s", flush=True)
-                continue
-            line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
-            if line is None:
-                print(f"{case:10} {sampler:7} failed:\n{out.stderr[-2000:]}", flush=True)
-                continue
-            r = json.loads(line[7:])
-            r["load"] = ld
-            r["ess_s"] = r["ess"] / r["sample"]
-            r["ess_tot"] = r["ess"] / (r["compile"] + r["sample"])
-            rows[sampler] = r
+        rows = {s: r for s in args.samplers.split(",")
+                if (r := run_one(case, s, passthrough, args.timeout)) is not None}
         print(hdr, flush=True)
         for sampler, r in rows.items():
-            def ratio(ref: str, key: str, r: dict = r, rows: dict = rows) -> float:
-                return r[key] / rows[ref][key] if ref in rows else float("nan")
+            ratio = r["ess_tot"] / rows["stan"]["ess_tot"] if "stan" in rows else float("nan")
+            r["e2e_ratio_stan"] = ratio
+            print(f"{case:6} {sampler:9} {r['rows']:5d} {r['series']:6d} {r['compile']:7.1f} "
+                  f"{r['sample']:7.1f} {r['process_s']:7.1f} {r['ess']:7.0f} {r['worst']:>13} "
+                  f"{r['ess_s']:7.2f} {r['ess_tot']:9.2f} {r['div']:5d} {r['peak_mb']:6.0f} "
+                  f"{r['load_start']:4.1f}-{r['load_end']:<4.1f} {ratio:8.2f}", flush=True)
+            if args.json:
+                with open(args.json, "a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(r) + "\n")
+        if "stan" in rows and len(rows) > 1:
+            print_agreement(rows)
 
-            print(f"{case:10} {sampler:7} {r['rows']:6d} {r['series']:6d} {r['compile']:9.1f} "
-                  f"{r['sample']:8.1f} {r['process_s']:9.1f} {r['ess']:7.0f} {r['ess_s']:7.1f} "
-                  f"{r['ess_tot']:9.2f} {r['div']:5d} {r['peak_mb']:7.0f} {r['load']:5.2f} "
-                  f"{ratio('stan', 'ess_s'):6.2f} {ratio('pymc', 'ess_s'):6.2f} "
-                  f"{ratio('stan', 'ess_tot'):8.2f}", flush=True)
+
+def print_agreement(rows: dict) -> None:
+    """Population quantiles (5/50/95 %) of every sampler side by side, and the largest
+    difference of per-curve medians of x0 and logk against Stan's."""
+    ref = rows["stan"]["quantiles"]
+    for v in HYPER:
+        cells = "  ".join(f"{s}: " + "/".join(f"{q:.3f}" for q in r["quantiles"].get(v, []))
+                          for s, r in rows.items())
+        print(f"  {v:14} {cells}", flush=True)
+    for s, r in rows.items():
+        if s == "stan":
+            continue
+        for v in ("x0", "logk"):
+            d = np.abs(np.subtract(r["quantiles"][f"{v}_median_by_curve"],
+                                   ref[f"{v}_median_by_curve"]))
+            print(f"  {s} vs stan, per-curve median of {v}: max |diff| {d.max():.3f}, "
+                  f"mean {d.mean():.3f}", flush=True)
 
 
 if __name__ == "__main__":
