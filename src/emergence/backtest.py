@@ -645,13 +645,7 @@ def backtest(
     >>> bt.summary()[["method", "coverage_90", "mean_log_score"]]  # doctest: +SKIP
     """
     models, methods = _check_args(holdout, models, methods, n_draws)
-    cfg = make_config(config, **options)
-    if cfg.families == "offset":
-        raise ConfigError("backtest forecasts each family's own curve; families='offset' is not "
-                          "supported, use 'separate' (default) or 'pooled'.")
-    seed = int(cfg.seed if seed is None else seed)
-    data = as_table(table, scale=cfg.scale)
-    cfg = cfg.replace(scale=data.scale, seed=seed)
+    cfg, data, seed = _backtest_inputs(table, config, seed, options)
     train, hold, curves, skipped = _split(data, cfg.families, int(holdout))
     queries = _queries(train, hold, curves)
     train_table = dataclasses.replace(
@@ -680,6 +674,18 @@ def backtest(
                 "fit": cfg.as_dict(), "source": data.source, "scale": data.scale,
                 "selection": json.loads(json.dumps(data.selection, default=str))},
     )
+
+
+def _backtest_inputs(table: Any, config: Any, seed: int | None,
+                     options: dict[str, Any]) -> tuple[Config, ScoreTable, int]:
+    """The validated config (with the seed actually used), the table and the seed."""
+    cfg = make_config(config, **options)
+    if cfg.families == "offset":
+        raise ConfigError("backtest forecasts each family's own curve; families='offset' is not "
+                          "supported, use 'separate' (default) or 'pooled'.")
+    seed = int(cfg.seed if seed is None else seed)
+    data = as_table(table, scale=cfg.scale)
+    return cfg.replace(scale=data.scale, seed=seed), data, seed
 
 
 def _fan_frame(rows: list[tuple[str, int, np.ndarray, np.ndarray]]) -> pd.DataFrame:
