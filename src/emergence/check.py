@@ -316,7 +316,6 @@ def predictability_calls(table: ScoreTable, cfg: Config, series: pd.DataFrame,
     90 % forecast of each curve's largest model from its smaller ones). Column
     ``predictability``."""
     from .backtest import backtest
-
     from .errors import EmergenceDataError
 
     try:
