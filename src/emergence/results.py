@@ -116,13 +116,13 @@ class Fit:
         if cfg.resolved_engine() == "percurve":  # same compiled curve program when it can
             from .engine import CurveSampler, sample_percurve
 
-            same = all(getattr(cfg, k) == getattr(self.config, k) for k in ("draws", "tune"))
-            cs = self._sampler if same else CurveSampler(self.model, self.model_data, cfg)
+            cs = self._sampler  # draws and tune are not compiled in: the same program
+            if not isinstance(cs, CurveSampler):
+                cs = CurveSampler(self.model, self.model_data, cfg)
             cs.config = cfg
             tree, t, notes, cs = sample_percurve(self.model, self.model_data, cfg, cs)
             return Fit.from_tree(tree, cfg, self.table, self.model_data,
-                                 Timing(0.0 if same else t["compile"], t["stage1"] + t["stage2"]),
-                                 cs, notes)
+                                 Timing(0.0, t["stage1"] + t["stage2"]), cs, notes)
         sampler = copy.copy(self._sampler)
         sampler.config, sampler.timing = cfg, Timing(compile=0.0)
         return Fit.from_tree(sampler.sample(), cfg, self.table, self.model_data, sampler.timing,
