@@ -595,6 +595,27 @@ def recommend_scales(fit: Any, candidates: Sequence[float], *, series: int | str
     return out
 
 
+def _variant_sampler(fit: Any) -> Any:
+    """``draw(rows, seed) -> DataTree``: the fit's model re-sampled on a subset of its rows,
+    compiled once (the per-curve engine's program, or the joint model with swapped data)."""
+    import dataclasses
+
+    from .engine import CurveSampler, sample_percurve
+    from .inference import CompiledSampler
+
+    if isinstance(fit.sampler, CurveSampler) or (
+            fit.sampler is None and fit.config.resolved_engine() == "percurve"):
+        cs = fit.sampler or CurveSampler(fit.model, fit.model_data, fit.config)
+
+        def draw(sub: pd.DataFrame, seed: int) -> Any:
+            md = dataclasses.replace(fit.model_data, obs=sub.reset_index(drop=True))
+            return sample_percurve(fit.model, md, fit.config.replace(seed=seed), cs)[0]
+        return draw
+    sampler = fit.sampler or CompiledSampler(fit.pymc_model(), fit.config)
+    return lambda sub, seed: sampler.sample(data=fit.model.data_arrays(fit.model_data, sub),
+                                            seed=seed, progress=False)
+
+
 def subsample(fit: Any, *, seed: int | None = None) -> pd.DataFrame:
     """Refit with observed scales removed: each scale dropped in turn, and every other scale kept.
 
@@ -602,10 +623,8 @@ def subsample(fit: Any, *, seed: int | None = None) -> pd.DataFrame:
     data swapped. Returns one row per (variant, series): threshold and width medians, P(sharp)
     and their changes from the full fit.
     """
-    from .inference import CompiledSampler
-
-    sampler = fit._sampler or CompiledSampler(fit.pymc_model(), fit.config)
     md = fit.model_data
+    draw = _variant_sampler(fit)
     obs = md.obs
     base = fit.summary()
     scales = np.unique(obs["x"].to_numpy())
@@ -614,8 +633,9 @@ def subsample(fit: Any, *, seed: int | None = None) -> pd.DataFrame:
     variants.append(("every other scale", obs[obs["x"].isin(keep)]))
     rows = []
     for name, sub in variants:
-        tree = sampler.sample(data=fit.model.data_arrays(md, sub),
-                              seed=fit.config.seed if seed is None else seed, progress=False)
+        if sub.groupby("series_idx").ngroups < len(fit.series):
+            continue  # a curve has no scale left in this variant
+        tree = draw(sub, int(fit.config.seed if seed is None else seed))
         p = {n: tree["posterior"][n].values.reshape(-1, len(fit.series))
              for n in fit.model.series_param_names()}
         w = fit.model.width(**p)
