@@ -21,23 +21,11 @@ from typing import Any
 import numpy as np
 
 from .backtest import BacktestResult
+from .plots import _plt  # one headless-safe pyplot import for every figure
 
 #: Colours of the methods (the package first).
 COLORS = {"emergence": "#1f77b4", "logistic_lsq": "#ff7f0e", "linear": "#2ca02c",
           "persistence": "#9467bd"}
-
-
-def _plt() -> Any:
-    import matplotlib
-
-    if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
-        try:
-            import matplotlib.pyplot as plt
-        except Exception:  # pragma: no cover - headless fallbacks
-            matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _color(method: str, i: int) -> str:
