@@ -95,8 +95,10 @@ def test_loso_units_and_tables(smooth_cmp):
     # per-series elpd sums to the overall elpd
     tot = bt.groupby("model")["elpd"].sum()
     np.testing.assert_allclose(tot[c.overall["model"]].to_numpy(), c.overall["elpd"].to_numpy())
-    # 8 folds (one per distinct scale) per model, compiled once
-    assert (c.diagnostics.groupby("model").size() == 8).all()
+    # per-curve engine: one diagnostics row per curve and model (each curve's own R-hat, ESS,
+    # divergences), one compiled program per model
+    assert (c.diagnostics.groupby("model").size() == 3).all()
+    assert set(c.diagnostics["series"]) == set(bt["label"])
     assert set(c.timing) == set(c.models)
 
 
