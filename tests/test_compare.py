@@ -420,6 +420,6 @@ def test_reloo_refits_high_k_rows_exactly():
         np.testing.assert_allclose(a[~refit], b[~refit])
         if refit.any():
             assert not np.allclose(a[refit], b[refit])
-    assert n_refit == n_high
+    assert n_refit >= n_high  # every flagged row is refitted (and rows PSIS cannot score)
     with pytest.raises(ConfigError, match="reloo=-1 must be a whole number"):
         em.compare(df, models=["sigmoid", "loglinear"], cv="loo", reloo=-1)

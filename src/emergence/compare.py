@@ -417,7 +417,6 @@ def _loo(model: type[CurveModel], md: ModelData, pm_model: Any, sampler: Compile
          seed: int, tree: Any = None, reloo: int = 0,
          ) -> tuple[pd.DataFrame, list[dict[str, Any]], np.ndarray, Any]:
     import arviz as az
-    import pymc as pm
     import xarray as xr
 
     t0 = time.perf_counter()
@@ -425,18 +424,11 @@ def _loo(model: type[CurveModel], md: ModelData, pm_model: Any, sampler: Compile
         tree = sampler.sample(seed=seed)
     secs = time.perf_counter() - t0
     diag = [_fit_diag(tree, model, float("nan"), secs)]
-    ll_tree = pm.compute_log_likelihood(tree, model=pm_model, extend_inferencedata=False,
-                                        progressbar=False)
-    ll_ds = ll_tree["log_likelihood"] if "log_likelihood" in getattr(ll_tree, "children", {}) \
-        else ll_tree
     obs = md.obs
-    use = obs["use_counts"].to_numpy(bool)
     post = tree["posterior"]
     nc, nd = post.sizes["chain"], post.sizes["draw"]
-    ll = np.empty((nc, nd, len(obs)))
-    for var, mask in (("y_count", use), ("y_score", ~use)):
-        if mask.any():
-            ll[:, :, mask] = np.asarray(ll_ds[var].values).reshape(nc, nd, -1)
+    # the model's one likelihood definition, in numpy, on the posterior draws
+    ll = log_likelihood(model, md, post, obs).reshape(nc, nd, len(obs))
     dt = xr.DataTree.from_dict({
         "posterior": post.to_dataset(),
         "log_likelihood": xr.Dataset({"y": (("chain", "draw", "obs"), ll)},
