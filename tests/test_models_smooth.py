@@ -161,7 +161,7 @@ def test_powerlaw_fit_with_answer_tokens_recovers_per_token_exponent():
     df, alpha = _powerlaw_table_with_tokens()
     fit = em.fit(df, model="powerlaw", seed=11, draws=400, tune=400, likelihood="binomial")
     md = fit.model_data
-    assert "L_c" in PowerLawModel.data_arrays(md)
+    assert "L" in PowerLawModel.data_arrays(md)
     a = np.exp(fit.draws("log_alpha"))
     lo, hi = np.quantile(a, [0.005, 0.995], axis=0)
     # truth 0.8 (simulation above) inside the 99 % interval of each series

@@ -154,7 +154,12 @@ class Fit:
             float_format=lambda v: f"{v:.3g}", max_rows=60)
 
     def _diag_vars(self) -> list[str]:
-        names = [*self.model.series_param_names(), "lapse_logit", "log_tau", "log_phi", "floor"]
+        """Variables whose R-hat and ESS gate each curve. With the per-curve engine the noise
+        scale (``log_tau`` / ``log_phi``, a nuisance the population step mixes slowly when the
+        data say little about it) is gated in stage 1 (``curve_diagnostics``) but not in the
+        pooled posterior; the curve's estimands (threshold, steepness, lapse) are gated in both."""
+        noise = [] if "curve_diagnostics" in self.tree.children else ["log_tau", "log_phi"]
+        names = [*self.model.series_param_names(), "lapse_logit", *noise, "floor"]
         post = self.tree["posterior"]
         names += [v for v in post.data_vars if v.startswith(("mu_", "sigma_"))]
         names += [v for v in ("delta_family",) if v in post]
