@@ -105,6 +105,20 @@ REPORT = (".html", ".pdf")
 FIGURE = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".eps", ".ps", ".tif", ".tiff", ".webp")
 
 
+def decode_utf8(data: bytes, path: str | Path, advice: str) -> str:
+    """``data`` as UTF-8 text, or an error naming the file, the line and the offending byte,
+    followed by ``advice`` (what the file probably is and how to re-save it)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        from .errors import EmergenceDataError
+
+        line = data[:exc.start].count(b"\n") + 1
+        raise EmergenceDataError(
+            f"{str(path)!r} is not UTF-8 text: byte 0x{data[exc.start]:02x} on line {line} "
+            f"cannot be decoded {advice}") from None
+
+
 def check_output_paths(*specs: tuple[str, str | Path | None, Sequence[str]]) -> None:
     """Check output files before any work: ``(option, path, allowed extensions)`` per output.
 

@@ -683,7 +683,7 @@ def _evidence(r: pd.Series, cfg: Config) -> tuple[list[str], dict[str, Any]]:
         reasons.append("no_scale_in_rise")
         ctx["gap_lo"] = f"{10 ** r['threshold_lo']:.3g}"
         ctx["gap_hi"] = f"{10 ** r['threshold_hi']:.3g}"
-    if r.get("width_informed", True) is False or r.get("width_informed", True) == 0:
+    if not bool(r.get("width_informed", True)):
         reasons.append("uninformed_width")
     if bool(r.get("prior_driven_width", False)):
         reasons.append("prior_driven_width")

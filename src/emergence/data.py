@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._io import decode_utf8
 from .errors import DroppedRowsWarning, EmergenceDataError, LargeTableWarning, SparseDataWarning
 
 REQUIRED = ("task", "model", "score")
@@ -289,15 +290,8 @@ def _check_text_file(path: Path) -> None:
             f"{str(path)!r} is {kind}, not CSV text. Save the table as CSV (UTF-8, comma-"
             "separated), or give a parquet file a .parquet extension."
         )
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise EmergenceDataError(
-            f"{str(path)!r} is not UTF-8 text: byte 0x{data[exc.start]:02x} on line {line} "
-            "cannot be decoded (the file is probably Latin-1 / Windows-1252). Save it as UTF-8 "
-            "(in a spreadsheet: CSV UTF-8), e.g. iconv -f latin1 -t utf-8."
-        ) from None
+    text = decode_utf8(data, path, "(the file is probably Latin-1 / Windows-1252). Save it as "
+                       "UTF-8 (in a spreadsheet: CSV UTF-8), e.g. iconv -f latin1 -t utf-8.")
     import csv
 
     first = text.lstrip("\ufeff").splitlines()[:1]

@@ -416,16 +416,6 @@ class CurveSampler:
                   for nm, v in zip(self.program.var_names, vals, strict=True)}
         return values, np.asarray(div).reshape(S, C, -1), np.asarray(step).reshape(S, C)
 
-    def sample(self, data: list[np.ndarray], labels: list[str], seed: int | None = None,
-               target_accept: float | None = None, salt: int = 0) -> StageOne:
-        """Adapt and sample every curve of ``data`` (from :meth:`curve_data`)."""
-        cfg = self.config
-        seed = int(cfg.seed if seed is None else seed)
-        ta = float(cfg.target_accept if target_accept is None else target_accept)
-        t0 = time.perf_counter()
-        values, div, step = self.run(data, labels, np.arange(len(labels)), seed, ta, salt)
-        return StageOne(values, div, step, time.perf_counter() - t0)
-
 
 # --------------------------------------------------------------------------------------------
 # stage 1 with per-curve diagnostics, retry and extension

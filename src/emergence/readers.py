@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._io import decode_utf8
 from .data import ScoreTable, validate
 from .errors import EmergenceDataError
 from .registry import PYTHIA_TOKENS_PER_STEP, lookup, size_from_name
@@ -72,14 +73,8 @@ def _no_json_message(folder: Path) -> str:
 def _load_json(f: Path) -> dict[str, Any]:
     """One results file as a mapping; a clear error for anything else."""
     data = f.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise EmergenceDataError(
-            f"{str(f)!r} is not UTF-8 text: byte 0x{data[exc.start]:02x} on line {line} cannot be "
-            "decoded (probably Latin-1). lm-eval writes UTF-8; re-save the file as UTF-8."
-        ) from None
+    text = decode_utf8(data, f, "(probably Latin-1). lm-eval writes UTF-8; re-save the file "
+                       "as UTF-8.")
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
