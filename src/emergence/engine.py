@@ -36,9 +36,11 @@ from typing import Any
 import numpy as np
 
 #: Lanes (curve x chain) per vectorised batch. The cost of a batch grows linearly with its width
-#: (compute-bound: about 1 us per lane and gradient for 8 rows; per lane, narrow batches were no
-#: slower than wide ones), so lanes run in fixed-width chunks: one compile, little padding.
-WIDTH = 32
+#: (compute-bound: about 1 us per lane and gradient for 8 rows; measured 2026-11-27 on
+#: ObsScaling emergent, 156 lanes: 2.5 s at widths 8, 16 and 32 alike), so lanes run in narrow
+#: fixed-width chunks, one thread per core: one compile, little padding (re-runs of 4 curves
+#: took 1.45 s at width 8 and 5.35 s at width 32).
+WIDTH = 8
 #: Burn-in iterations of the population chain (its draws are ``config.draws`` per chain,
 #: every STAGE2_THIN-th iteration kept; each iteration proposes INDEX_PROPOSALS new stage-1
 #: draws per curve).
@@ -83,6 +85,17 @@ def _jax() -> Any:
     return jax
 
 
+def _thread_map(fn: Callable, items: list[Any]) -> list[Any]:
+    """``[fn(x) for x in items]`` on up to ``os.cpu_count()`` threads (results in order)."""
+    workers = min(len(items), os.cpu_count() or 1)
+    if workers <= 1:
+        return [fn(x) for x in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(fn, items))
+
+
 def curve_seed(seed: int, label: str, salt: int = 0) -> int:
     """A 31-bit seed for one curve from the run's seed and the curve's label (order-free)."""
     h = hashlib.sha256(f"{int(seed)}|{label}|{salt}".encode()).digest()
@@ -100,6 +113,9 @@ class CurveProgram:
         variables, unconstrained), ``data`` a list of per-row arrays in :attr:`data_names` order.
     constrain : callable
         ``constrain(position) -> list`` of constrained values in :attr:`var_names` order.
+    init_for : callable
+        ``init_for(context) -> list`` of unconstrained start values (PyMC's initial point,
+        which depends on the context values, e.g. the prior's centre at the table's mid scale).
     """
 
     logp: Callable[..., Any]
@@ -107,7 +123,7 @@ class CurveProgram:
     value_names: list[str]
     var_names: list[str]
     data_names: list[str]
-    init: list[np.ndarray]
+    init_for: Callable[[dict[str, float]], list[np.ndarray]]
     n_rows: int
 
 
@@ -128,15 +144,24 @@ def compile_curve(model_cls: Any, md: Any, n_rows: int) -> CurveProgram:
     free = list(model.free_RVs)
     con_fn = get_jaxified_graph(inputs=model.value_vars,
                                 outputs=model.replace_rvs_by_values(free))
-    n_val = len(model.value_vars)
-    ip = model.initial_point()
+    from pymc.initial_point import make_initial_point_fn
+
+    ip_fn = make_initial_point_fn(model=model, return_transformed=True)
+    ctx_vars = {v.name: v for v in shared if v.name.startswith("ctx_")}
+
+    def init_for(context: dict[str, float]) -> list[np.ndarray]:
+        for k, v in context.items():
+            ctx_vars[f"ctx_{k}"].set_value(np.float64(v))
+        ip = ip_fn(0)
+        return [np.asarray(ip[v.name], float) for v in model.value_vars]
+
     return CurveProgram(
         logp=lambda pos, data: logp_fn(*pos, *data)[0],
         constrain=lambda pos: con_fn(*pos),
         value_names=[v.name for v in model.value_vars],
         var_names=[v.name for v in free],
         data_names=[v.name for v in shared],
-        init=[np.asarray(ip[v.name], float) for v in model.value_vars[:n_val]],
+        init_for=init_for,
         n_rows=n_rows,
     )
 
@@ -279,6 +304,24 @@ class StageOne:
     notes: list[str] = field(default_factory=list)
 
 
+#: Compiled programs of this process, by :func:`_program_key`: a second fit of the same model
+#: with the same priors (refits, folds, checks) reuses the traced and compiled programs.
+_PROGRAMS: dict[str, tuple[Any, ...]] = {}
+
+
+def _program_key(model_cls: Any, md: Any, n_rows: int) -> str:
+    """Everything the compiled curve program depends on: the model class, likelihood, priors,
+    whether a chance floor is estimated, the names of the context inputs and the data arrays'
+    names and types (the data values and context values are inputs, not constants)."""
+    import json
+
+    arrays = model_cls.data_arrays(md, md.obs.iloc[:1])
+    return json.dumps([model_cls.__module__, model_cls.__qualname__, repr(md.likelihood),
+                       n_rows, md.unknown_chance, sorted(md.context),
+                       sorted((k, p.as_dict()) for k, p in md.priors.items()),
+                       sorted((k, str(v.dtype)) for k, v in arrays.items())], default=str)
+
+
 class CurveSampler:
     """Compile a curve model once; sample any number of curves, vectorised.
 
@@ -301,20 +344,23 @@ class CurveSampler:
         need = int(md.obs.groupby("series_idx").size().max()) if n_rows is None else n_rows
         self.n_rows = max(8, 1 << int(np.ceil(np.log2(max(need, 1)))))
         t0 = time.perf_counter()
-        self.program = compile_curve(model_cls, md, self.n_rows)
-        self._init = jax.jit(jax.vmap(partial(_init_lane, self.program)))
-        self._warm = jax.jit(jax.vmap(partial(_warm_lane, self.program),
-                                      in_axes=(0, 0, None, None, None, None, 0, 0, 0)))
-        self._draw = jax.jit(jax.vmap(partial(_draw_lane, self.program),
-                                      in_axes=(0, 0, 0, 0, None, 0, 0)))
+        key = _program_key(model_cls, md, self.n_rows)
+        if key not in _PROGRAMS:
+            program = compile_curve(model_cls, md, self.n_rows)
+            _PROGRAMS[key] = (
+                program,
+                jax.jit(jax.vmap(partial(_init_lane, program))),
+                jax.jit(jax.vmap(partial(_warm_lane, program),
+                                 in_axes=(0, 0, None, None, None, None, 0, 0, 0))),
+                jax.jit(jax.vmap(partial(_draw_lane, program),
+                                 in_axes=(0, 0, 0, 0, None, 0, 0))))
+        self.program, self._init, self._warm, self._draw = _PROGRAMS[key]
         self.compile_seconds = time.perf_counter() - t0
 
     def _run_chunk(self, keys: Any, pos0: Any, data: Any, target_accept: Any,
                    n_steps: Any, draws: int | None = None) -> tuple[Any, Any, Any]:
         """Warm-up and sampling of one chunk of lanes, in blocks of BLOCK transitions: the
         compiled programs do not depend on ``tune`` or ``draws``."""
-        jax = _jax()
-        jnp = jax.numpy
         tune, draws = int(self.config.tune), int(draws or self.config.draws)
         in_win, ends = _schedule(tune)
         nb = -(-tune // BLOCK)
@@ -324,17 +370,19 @@ class CurveSampler:
         act = np.concatenate([np.ones(tune, bool), np.zeros(pad, bool)]).reshape(nb, BLOCK)
         carry = self._init(pos0, data)
         for b in range(nb):
-            carry = self._warm(carry, keys, jnp.int32(b), win[b], end[b], act[b], data,
+            carry = self._warm(carry, keys, np.int32(b), win[b], end[b], act[b], data,
                                target_accept, n_steps)
         state, imm, da, _ = carry
-        step = jnp.exp(da[1])
+        step = np.exp(np.asarray(da[1]))
         vals, div = [], []
         for b in range(-(-draws // BLOCK)):
-            state, v, d = self._draw(state, step, imm, keys, jnp.int32(b), data, n_steps)
+            state, v, d = self._draw(state, step, imm, keys, np.int32(b), data, n_steps)
             vals.append(v)
             div.append(d)
-        vals = jax.tree.map(lambda *v: jnp.concatenate(v, axis=1)[:, :draws], *vals)
-        return vals, jnp.concatenate(div, axis=1)[:, :draws], step
+        # host-side concatenation: eager JAX ops would compile one program per shape
+        vals = [np.concatenate([np.asarray(v[j]) for v in vals], axis=1)[:, :draws]
+                for j in range(len(vals[0]))]
+        return vals, np.concatenate([np.asarray(d) for d in div], axis=1)[:, :draws], step
 
     def _run_dask(self, chunks: list[Any]) -> list[Any]:
         """Run chunks on a Dask scheduler (a ``distributed.Client`` or its address). Each worker
@@ -389,11 +437,12 @@ class CurveSampler:
         jax = _jax()
         keys = np.stack([np.asarray(jax.random.PRNGKey(curve_seed(seed, labels[s], 17 * c + salt)))
                          for s, c in zip(lane_curve, lane_chain, strict=True)])
+        init = self.program.init_for(self.md.context)
         inits = []
         for s, c in zip(lane_curve, lane_chain, strict=True):
             r = np.random.default_rng(curve_seed(seed, labels[s], 1000 + 17 * c + salt))
-            inits.append([v + r.uniform(-1, 1, v.shape) for v in self.program.init])
-        pos0 = [np.stack([p[j] for p in inits]) for j in range(len(self.program.init))]
+            inits.append([v + r.uniform(-1, 1, v.shape) for v in init])
+        pos0 = [np.stack([p[j] for p in inits]) for j in range(len(init))]
         d = [a[lane_curve] for a in data]
         ta = np.full(len(lane_curve), target_accept)
         steps = np.full(len(lane_curve), int(n_steps or HMC_STEPS))
@@ -406,8 +455,8 @@ class CurveSampler:
                                                     (keys, pos0, d, ta, steps)), draws)))
         if self.scheduler is not None:
             outs = self._run_dask([a for _, a in chunks])
-        else:  # dispatched asynchronously: chunks overlap
-            outs = [self._run_chunk(*a) for _, a in chunks]
+        else:  # one thread per core: XLA runs each chunk on one core and releases the GIL
+            outs = _thread_map(lambda a: self._run_chunk(*a), [a for _, a in chunks])
         parts = [jax.tree.map(lambda v, k=k: np.asarray(v)[:k], out)
                  for (k, _), out in zip(chunks, outs, strict=True)]
         vals, div, step = jax.tree.map(lambda *v: np.concatenate(v), *parts)
@@ -517,6 +566,10 @@ def run_stage_two(dens: Any, stage1: dict[str, np.ndarray], chains: int, draws: 
                   seed: int, burn: int = STAGE2_BURN) -> StageTwo:
     """Metropolis-within-Gibbs over population parameters and per-curve stage-1 draw indices.
 
+    The whole chain is one compiled JAX program (``lax`` loops over iterations) whose inputs
+    are the stage-1 draws, so it is compiled once per shape; curves are padded to a power of
+    two (padding carries zero weight) so that tables of similar size share the program.
+
     Parameters
     ----------
     dens : PopulationDensities
@@ -527,72 +580,103 @@ def run_stage_two(dens: Any, stage1: dict[str, np.ndarray], chains: int, draws: 
         Population chains and kept draws per chain (after ``burn`` adaptive burn-in steps,
         every :data:`STAGE2_THIN`-th step kept).
     """
+    jax = _jax()
     t0 = time.perf_counter()
-    rng = np.random.default_rng(curve_seed(seed, "__population__"))
     names = dens.pooled
     T = np.stack([stage1[k] for k in names])  # (J, S, n)
     J, S, n = T.shape
     lp1 = sum(dens.stage1(k, stage1[k]) for k in names)  # (S, n)
-    cols = np.arange(S)[None, :]
-    idx = rng.integers(n, size=(chains, S))
-    h = np.stack([np.stack([np.full(chains, T[j].mean()),
-                            np.full(chains, np.log(np.std(np.median(T[j], 1)) + 0.1))], 1)
-                  for j in range(J)])  # (J, chains, 2): mu, log sigma
-    hyper_prior = np.stack([dens.hyper(k, h[j, :, 0], np.exp(h[j, :, 1]))
-                            for j, k in enumerate(names)])
-    step = np.full((J, chains), 0.3)
-    keep_idx = np.empty((chains, draws, S), np.int64)
-    keep_h = np.empty((J, chains, draws, 2))
-    acc_idx = np.zeros(S)
-    for it in range(burn + draws * STAGE2_THIN):
-        for _ in range(HYPER_STEPS):
-            h, hyper_prior, ok = _hyper_step(dens, names, T[:, cols, idx], h, hyper_prior, step,
-                                             rng)
-            if it < burn:
-                step *= np.exp(0.1 * (ok - 0.3) / np.sqrt(1 + it / 50))
-        w_old = _index_weight(dens, T[:, cols, idx], h) - lp1[cols, idx]
-        acc = np.zeros(S)
-        for _ in range(INDEX_PROPOSALS):
-            new = rng.integers(n, size=(chains, S))
-            w_new = _index_weight(dens, T[:, cols, new], h) - lp1[cols, new]
-            take = np.log(rng.uniform(size=(chains, S))) < np.nan_to_num(w_new - w_old,
-                                                                           nan=-np.inf)
-            idx = np.where(take, new, idx)
-            w_old = np.where(take, w_new, w_old)
-            acc += take.mean(0) / INDEX_PROPOSALS
-        if it >= burn and (it - burn) % STAGE2_THIN == 0:
-            j = (it - burn) // STAGE2_THIN
-            keep_idx[:, j] = idx
-            keep_h[:, :, j] = h
-            acc_idx += acc
+    Sp = max(4, 1 << int(np.ceil(np.log2(S))))
+    pad = np.concatenate([np.arange(S), np.zeros(Sp - S, int)])
+    mask = (np.arange(Sp) < S).astype(float)
+    rng = np.random.default_rng(curve_seed(seed, "__population__"))
+    idx0 = rng.integers(n, size=(chains, Sp))
+    h0 = np.stack([np.stack([np.full(chains, T[j].mean()),
+                             np.full(chains, np.log(np.std(np.median(T[j], 1)) + 0.1))], 1)
+                   for j in range(J)])  # (J, chains, 2): mu, log sigma
+    key = jax.random.PRNGKey(curve_seed(seed, "__population__", 1))
+    program = _stage_two_program(dens, chains, draws, burn)
+    keep_idx, keep_h, acc = program(key, T[:, pad], lp1[pad], mask, idx0, h0)
+    keep_idx = np.asarray(keep_idx)[..., :S]
+    keep_h = np.asarray(keep_h)
     hyper = {}
     for j, k in enumerate(names):
         hyper[f"mu_{k}"] = keep_h[j, ..., 0]
         hyper[f"sigma_{k}"] = np.exp(keep_h[j, ..., 1])
-    return StageTwo(keep_idx, hyper, acc_idx / draws, time.perf_counter() - t0)
+    return StageTwo(keep_idx, hyper, np.asarray(acc)[:S], time.perf_counter() - t0)
 
 
-def _index_weight(dens: Any, theta: np.ndarray, h: np.ndarray) -> np.ndarray:
-    """Population log density of (J, chains, S) parameter values, summed over parameters."""
-    return dens.population(theta, h[:, :, :1], np.exp(h[:, :, 1:])).sum(0)
+def _stage_two_program(dens: Any, chains: int, draws: int, burn: int) -> Callable:
+    """The jitted population chain for ``dens`` (cached on it per chains/draws/burn)."""
+    cache = dens.__dict__.setdefault("_stage_two", {})
+    key = (chains, draws, burn)
+    if key not in cache:
+        jax = _jax()
+        cache[key] = jax.jit(partial(_stage_two_chain, dens.jax_population, dens.jax_hyper,
+                                     chains, draws, burn))
+    return cache[key]
 
 
-def _hyper_step(dens: Any, names: list[str], theta: np.ndarray, h: np.ndarray,
-                hyper_prior: np.ndarray, step: np.ndarray,
-                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Random-walk update of every parameter's (mu, log sigma) given the curves' values
-    ``theta`` (J, chains, S): current and proposal evaluated in one call."""
-    J, C, _ = theta.shape
-    prop = h + step[..., None] * rng.standard_normal(h.shape)
-    both = np.concatenate([h, prop], axis=1)  # (J, 2C, 2)
-    pop = dens.population(np.concatenate([theta, theta], 1), both[:, :, :1],
-                          np.exp(both[:, :, 1:])).sum(2)  # (J, 2C)
-    prior_new = np.stack([dens.hyper(k, prop[j, :, 0], np.exp(prop[j, :, 1]))
-                          for j, k in enumerate(names)])
-    lp_old = pop[:, :C] + hyper_prior + h[:, :, 1]  # + log-Jacobian of sigma = exp(log sigma)
-    lp_new = pop[:, C:] + prior_new + prop[:, :, 1]
-    ok = np.log(rng.uniform(size=(J, C))) < np.nan_to_num(lp_new - lp_old, nan=-np.inf)
-    return (np.where(ok[..., None], prop, h), np.where(ok, prior_new, hyper_prior), ok)
+def _stage_two_chain(pop: Callable, hyp: Callable, C: int, draws: int, burn: int, key: Any,
+                     T: Any, lp1: Any, mask: Any, idx: Any, h: Any) -> tuple[Any, Any, Any]:
+    """Burn-in with step-size adaptation, then ``draws`` kept states every STAGE2_THIN
+    iterations. ``T`` (J, S, n) stage-1 draws, ``lp1`` (S, n) their stage-1 prior density,
+    ``mask`` (S,) 1 for real curves, ``idx`` (C, S) start indices, ``h`` (J, C, 2) start
+    (mu, log sigma)."""
+    jax = _jax()
+    jnp, lax = jax.numpy, jax.lax
+    cols = jnp.arange(T.shape[1])[None, :]
+    n = T.shape[2]
+
+    def weight(ix: Any, hh: Any) -> Any:  # (C, S) population minus stage-1 prior
+        lp = pop(T[:, cols, ix], hh[:, :, :1], jnp.exp(hh[:, :, 1:])).sum(0)
+        return lp - lp1[cols, ix]
+
+    def hyper_step(k: Any, theta: Any, hh: Any, hp: Any, step: Any) -> tuple[Any, Any, Any]:
+        k1, k2 = jax.random.split(k)
+        prop = hh + step[..., None] * jax.random.normal(k1, hh.shape)
+        both = jnp.concatenate([hh, prop], axis=1)
+        lp = (pop(jnp.concatenate([theta, theta], 1), both[:, :, :1], jnp.exp(both[:, :, 1:]))
+              * mask).sum(2)
+        prior_new = hyp(prop[..., 0], jnp.exp(prop[..., 1]))
+        diff = (lp[:, C:] + prior_new + prop[..., 1]) - (lp[:, :C] + hp + hh[..., 1])
+        ok = jnp.log(jax.random.uniform(k2, hp.shape)) < jnp.nan_to_num(diff, nan=-jnp.inf)
+        return jnp.where(ok[..., None], prop, hh), jnp.where(ok, prior_new, hp), ok
+
+    def iteration(it: Any, carry: tuple, adapt: bool) -> tuple:
+        k, ix, hh, hp, step, acc = carry
+        theta = T[:, cols, ix]
+        for _ in range(HYPER_STEPS):
+            k, sub = jax.random.split(k)
+            hh, hp, ok = hyper_step(sub, theta, hh, hp, step)
+            if adapt:
+                step = step * jnp.exp(0.1 * (ok - 0.3) / jnp.sqrt(1.0 + it / 50.0))
+        w_old = weight(ix, hh)
+        for _ in range(INDEX_PROPOSALS):
+            k, k1, k2 = jax.random.split(k, 3)
+            new = jax.random.randint(k1, ix.shape, 0, n)
+            w_new = weight(new, hh)
+            take = jnp.log(jax.random.uniform(k2, ix.shape)) < jnp.nan_to_num(w_new - w_old,
+                                                                               nan=-jnp.inf)
+            ix, w_old = jnp.where(take, new, ix), jnp.where(take, w_new, w_old)
+            acc = acc + take.mean(0) / INDEX_PROPOSALS
+        return k, ix, hh, hp, step, acc
+
+    hp0 = hyp(h[..., 0], jnp.exp(h[..., 1]))
+    step0 = jnp.full(hp0.shape, 0.3)
+    zero = jnp.zeros(T.shape[1])
+    carry = lax.fori_loop(0, burn, partial(iteration, adapt=True),
+                          (key, idx, h, hp0, step0, zero))
+    carry = (*carry[:5], zero)
+
+    def block(c: tuple, _: Any) -> tuple:
+        c = lax.fori_loop(0, STAGE2_THIN, partial(iteration, adapt=False), c)
+        return c, (c[1], c[2])
+
+    carry, (ix_all, h_all) = lax.scan(block, carry, None, length=draws)
+    # (draws, C, S) -> (C, draws, S); (draws, J, C, 2) -> (J, C, draws, 2)
+    return (jnp.moveaxis(ix_all, 0, 1), jnp.moveaxis(h_all, 0, 2),
+            carry[5] / (draws * STAGE2_THIN))
 
 
 # --------------------------------------------------------------------------------------------

@@ -417,6 +417,11 @@ class PopulationDensities:
     _pop: Any
     _hyper: dict[str, Any]
     _stage1: dict[str, Any]
+    #: The same population and (stacked) hyperprior densities as JAX functions, for the
+    #: compiled population step: ``jax_population(theta, mu, sigma)`` as :meth:`population`;
+    #: ``jax_hyper(mu, sigma)`` with ``mu``, ``sigma`` (J, A) -> (J, A).
+    jax_population: Any = None
+    jax_hyper: Any = None
 
     def population(self, theta: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
         """``theta`` (J, A, B), ``mu`` and ``sigma`` (J, A, 1) -> log densities (J, A, B)."""
@@ -454,18 +459,27 @@ def _compile_population(model_cls: type[CurveModel], md: ModelData) -> Populatio
     def dist(prior: Prior) -> Any:
         return prior.dist_rv(md.context)
 
+    from pymc.sampling.jax import get_jaxified_graph
+    from pytensor.graph.replace import graph_replace
+
     pooled = [p for p in model_cls.all_params(md.likelihood) if p.pooled]
     th = pt.tensor3("theta")
     mu = pt.tensor("mu", shape=(None, None, 1), dtype="float64")
     sd = pt.tensor("sigma", shape=(None, None, 1), dtype="float64")
-    pop = pytensor.function([th, mu, sd], pt.stack(
-        [pm.logp(p.population_dist(mu[j], sd[j]), th[j]) for j, p in enumerate(pooled)]))
-    hyper, stage1 = {}, {}
-    for p in pooled:
+    pop_graph = pt.stack(
+        [pm.logp(p.population_dist(mu[j], sd[j]), th[j]) for j, p in enumerate(pooled)])
+    pop = pytensor.function([th, mu, sd], pop_graph)
+    hyper, stage1, stacked = {}, {}, []
+    mm, ss = pt.dmatrix("mu_all"), pt.dmatrix("sigma_all")
+    for j, p in enumerate(pooled):
         m, s = pt.dvector("m"), pt.dvector("s")
         h = pm.logp(dist(md.priors[f"mu_{p.name}"]), m) + pm.logp(
             dist(md.priors[f"sigma_{p.name}"]), s)
         hyper[p.name] = pytensor.function([m, s], h)
+        stacked.append(graph_replace(h, {m: mm[j], s: ss[j]}))
         v = pt.dmatrix("v")
         stage1[p.name] = pytensor.function([v], pm.logp(dist(md.priors[p.name]), v))
-    return PopulationDensities([p.name for p in pooled], pop, hyper, stage1)
+    jpop = get_jaxified_graph(inputs=[th, mu, sd], outputs=[pop_graph])
+    jhyp = get_jaxified_graph(inputs=[mm, ss], outputs=[pt.stack(stacked)])
+    return PopulationDensities([p.name for p in pooled], pop, hyper, stage1,
+                               lambda t, m, s: jpop(t, m, s)[0], lambda m, s: jhyp(m, s)[0])
