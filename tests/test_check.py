@@ -195,3 +195,20 @@ def test_preferred_smooth_model_decides_only_without_conflict(p_sharp, n_in, ver
     rec = _verdict(_row(p_sharp=p_sharp, n_in_transition=n_in), None, make_config(), None, None)
     assert rec["verdict"] == verdict, rec["reasons"]
     assert ("sharp_vs_smooth_model" in rec["reasons"]) == (p_sharp > 0.9)
+
+
+@pytest.mark.slow
+def test_prior_sensitivity_on_the_joint_engine():
+    """psense needs a log-likelihood group: the joint model's likelihood is a Potential, so it
+    comes from the one numpy definition; every curve gets finite sensitivities."""
+    from emergence import fit
+    from emergence.check import prior_sensitivity
+
+    truths = [{"task": f"t{i}", "x0": 10.0 + 0.3 * i, "logk": _logk(w), "lapse": 0.05}
+              for i, w in enumerate([0.5, 2.5, 1.0])]
+    frame = simulate_table("sigmoid", truths, np.linspace(8, 12, 8), n_items=500, seed=4)
+    f = fit(frame, engine="joint", seed=1, draws=300, tune=300)
+    ps = prior_sensitivity(f)
+    assert len(ps) == 3 and np.isfinite(ps[["psense_prior", "psense_likelihood"]]).all().all()
+    assert set(ps["psense_diagnosis"]) <= {"ok", "prior-data conflict", "strong prior / weak "
+                                           "likelihood"}

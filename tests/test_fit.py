@@ -17,11 +17,6 @@ def sim_fit(sim_table):
     return em.fit(frame, seed=11, draws=1000, tune=1000), truth
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "measured 2026-11-27 with the per-curve engine and the logit-normal likelihood: 90 % width "
-    "intervals cover 15 of 20 truths (0.75 < 0.8) on pure-binomial data with many rows of 1-9 "
-    "successes, where the empirical-logit approximation biases log k (SBC: logk p = 0.0016, "
-    "docs/validation.md); an exact small-count density is the open fix"))
 def test_recovery_of_threshold_and_width(sim_fit):
     """20 simulated tasks, 12 scales, 1000 items (conftest.simulate_sigmoid_table).
 
@@ -40,9 +35,6 @@ def test_recovery_of_threshold_and_width(sim_fit):
     assert not fit.failed, fit.failed
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "measured 2026-11-27: 4 of 20 curves have pooled R-hat 1.010-1.017 (> 1.01) on this "
-    "binomial table: the population step mixes slowly when the noise scale is unidentified"))
 def test_summary_columns_and_diagnostics(sim_fit):
     fit, _ = sim_fit
     s = fit.summary()

@@ -243,13 +243,21 @@ def prior_sensitivity(f: Fit, threshold: float = 0.05) -> pd.DataFrame:
     """
     import arviz as az
     import pymc as pm
+    import xarray as xr
+
+    from .crossval import pointwise_loglik
 
     model = f.pymc_model()
     tree = f.tree.copy()
+    post = tree["posterior"]
+    # the joint model has no observed variable (its likelihood is a Potential): the pointwise
+    # log-likelihood comes from the one numpy definition, per draw and fitted row
+    ll = pointwise_loglik(f).reshape(post.sizes["chain"], post.sizes["draw"], -1)
+    tree["log_likelihood"] = xr.DataTree(xr.Dataset(
+        {"loglik": (("chain", "draw", "row"), ll)},
+        coords={"chain": post["chain"].values, "draw": post["draw"].values}))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        tree = pm.compute_log_likelihood(tree, model=model, extend_inferencedata=True,
-                                         progressbar=False)
         tree = pm.stats.compute_log_prior(tree, model=model, extend_inferencedata=True,
                                           progressbar=False)
     lp = tree["log_prior"]

@@ -1,0 +1,50 @@
+"""The logit-normal likelihood's count rows against numerical integration."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import gammaln, log_expit
+
+from emergence.models.likelihoods import LIKELIHOODS, _logit_normal_binomial, row_arrays
+
+
+def _by_integration(k: int, n: int, eta: float, tau: float) -> float:
+    """log P(k | n, eta, tau) by the trapezoid rule on a fine logit grid (100k points)."""
+    grid = np.linspace(eta - 12 * tau - 30, eta + 12 * tau + 30, 100_001)
+    f = (k * log_expit(grid) + (n - k) * log_expit(-grid) - 0.5 * (grid - eta) ** 2 / tau**2
+         - np.log(tau) - 0.5 * np.log(2 * np.pi))
+    top = f.max()
+    lchoose = gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
+    return float(lchoose + top + np.log(np.trapezoid(np.exp(f - top), grid)))
+
+
+def test_quadrature_matches_numerical_integration():
+    """481 rows (n 20-5000, k from 0 to n, logit mean -12..3, tau 0.02-2.5, log probability
+    above -40): the adaptive quadrature is within 0.01 nats of the integral (measured: 0.006)."""
+    worst = 0.0
+    count = 0
+    for n in [20, 100, 1000, 5000]:
+        for k in sorted({0, 1, 3, 9, min(30, n), n // 2, n - 2, n}):
+            a = row_arrays(np.array([k]), np.array([n]), np.array([k / n]))
+            for eta in [-12.0, -6.0, -3.0, 0.0, 3.0]:
+                for tau in [0.02, 0.1, 0.35, 1.0, 2.5]:
+                    want = _by_integration(k, n, eta, tau)
+                    if want < -40:
+                        continue
+                    got = _logit_normal_binomial(np, a["k"], a["n"], np.array([eta]),
+                                                 np.array([tau**2]), a["z"], a["v"])[0]
+                    worst = max(worst, abs(float(got) - want))
+                    count += 1
+    assert count == 481
+    assert worst < 0.01, worst
+
+
+def test_count_rows_sum_to_one_over_k():
+    """A probability mass function: exp(logp) over k = 0..n sums to 1 (n = 40)."""
+    n = 40
+    k = np.arange(n + 1, dtype=float)
+    d = row_arrays(k, np.full(n + 1, float(n)), k / n)
+    lik = LIKELIHOODS["logitnormal"]
+    for mu, log_tau in [(0.02, np.log(0.5)), (0.5, np.log(0.1)), (0.97, np.log(1.5))]:
+        lp = lik.logp(np, np.log(mu), np.log1p(-mu), d, log_tau)
+        assert abs(np.exp(lp).sum() - 1.0) < 1e-3
