@@ -55,6 +55,7 @@ def test_three_scales_never_emergent():
         assert "too_sparse" in r["reasons"]
 
 
+@pytest.mark.slow  # heavy: moved out of the default suite (5-minute budget)
 def test_metric_induced_exact_match_from_token_accuracy():
     """Exact match = (token accuracy)^L with L = 20, token accuracy rising smoothly.
 

@@ -63,6 +63,7 @@ def smooth_cmp() -> Comparison:
 
 
 # ---- must show --------------------------------------------------------------------------
+@pytest.mark.slow  # heavy: moved out of the default suite (5-minute budget)
 def test_sharp_sigmoid_never_prefers_powerlaw(sharp_cmp):
     pref = sharp_cmp.summary()["preferred"]
     assert set(pref) <= {"sigmoid", INDISTINGUISHABLE}, pref.tolist()
@@ -194,6 +195,7 @@ def test_numpy_log_likelihood_matches_pytensor(case):
 
 
 # ---- PSIS-LOO -------------------------------------------------------------------------------
+@pytest.mark.slow  # heavy: moved out of the default suite (5-minute budget)
 def test_loo_runs_on_floor_and_ceiling_cells_with_pareto_k():
     """Many cells at exactly 0 correct (chance 0) and near the ceiling: the log-space likelihood
     must keep az.loo from failing ('All tail values are the same') for every model."""
@@ -347,6 +349,7 @@ def test_loso_per_series_folds_cover_every_unit():
     assert len(c.pointwise) == 10 and np.isfinite(c.pointwise[c.models].to_numpy()).all()
 
 
+@pytest.mark.slow  # heavy: moved out of the default suite (5-minute budget)
 def test_loo_reuses_a_given_fit_without_recompiling_or_resampling(monkeypatch):
     """compare(fits={"sigmoid": f}) with cv="loo" uses f's draws (same elpd as computing LOO on
     f directly) and f itself as the kept full-data fit; other options or data are an error."""

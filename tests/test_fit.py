@@ -88,6 +88,7 @@ def test_unknown_prior_and_counts_required():
         em.fit(frame.drop(columns="n_items"), likelihood="binomial")
 
 
+@pytest.mark.slow  # heavy: moved out of the default suite (5-minute budget)
 def test_family_offsets_and_estimated_chance():
     """Two families, one shifted by +0.5 decade in effective scale; chance unknown (estimated)."""
     rng = np.random.default_rng(2)

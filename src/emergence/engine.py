@@ -41,11 +41,14 @@ import numpy as np
 #: fixed-width chunks, one thread per core: one compile, little padding (re-runs of 4 curves
 #: took 1.45 s at width 8 and 5.35 s at width 32).
 WIDTH = 8
-#: Burn-in iterations of the population chain (its draws are ``config.draws`` per chain,
+#: Burn-in iterations of the population chain, rounded up to whole blocks of
+#: STAGE2_BLOCK x STAGE2_THIN (its draws are ``config.draws`` per chain,
 #: every STAGE2_THIN-th iteration kept; each iteration proposes INDEX_PROPOSALS new stage-1
 #: draws per curve).
 STAGE2_BURN = 500
 STAGE2_THIN = 16
+#: Kept states per compiled block of the population chain (burn-in runs whole blocks).
+STAGE2_BLOCK = 50
 INDEX_PROPOSALS = 5
 #: Random-walk updates of the hyperparameters per iteration.
 HYPER_STEPS = 3
@@ -197,7 +200,8 @@ def _da_init(eps: Any) -> tuple[Any, ...]:
     """Dual-averaging state (log eps, log eps-bar, H-bar, t, mu) restarted at step size eps."""
     import jax.numpy as jnp
 
-    return jnp.log(eps), jnp.log(eps), 0.0, 0.0, jnp.log(10.0 * eps)
+    zero = jnp.zeros((), jnp.float64)  # not weakly typed: the warm-up program compiles once
+    return jnp.log(eps), jnp.log(eps), zero, zero, jnp.log(10.0 * eps)
 
 
 def _init_lane(program: CurveProgram, pos0: Any, data: Any) -> Any:
@@ -208,8 +212,8 @@ def _init_lane(program: CurveProgram, pos0: Any, data: Any) -> Any:
 
     dim = ravel_pytree(pos0)[0].shape[0]
     state = blackjax.hmc.init(pos0, _logdensity(program, data))
-    return (state, jnp.eye(dim), _da_init(jnp.asarray(0.1)),
-            (0.0, jnp.zeros(dim), jnp.zeros((dim, dim))))
+    return (state, jnp.eye(dim), _da_init(jnp.asarray(0.1, jnp.float64)),
+            (jnp.zeros((), jnp.float64), jnp.zeros(dim), jnp.zeros((dim, dim))))
 
 
 def _masked(active: Any, new: Any, old: Any) -> Any:
@@ -251,7 +255,8 @@ def _warm_lane(program: CurveProgram, carry: Any, key: Any, block: Any, win: Any
         reg = (n1 / (n1 + 5.0)) * cov + 1e-3 * (5.0 / (n1 + 5.0)) * jnp.eye(dim)
         imm = jnp.where(e, reg, imm)
         da = _masked(e, _da_init(jnp.exp(log_e)), (log_e, log_bar, hbar, t, mu))
-        wel = _masked(e, (0.0, jnp.zeros(dim), jnp.zeros((dim, dim))), (n1, mean, m2))
+        wel = _masked(e, (jnp.zeros((), jnp.float64), jnp.zeros(dim), jnp.zeros((dim, dim))),
+                      (n1, mean, m2))
         return _masked(on, (st, imm, da, wel), c), None
 
     keys = jax.random.split(jax.random.fold_in(key, block), BLOCK)
@@ -566,9 +571,12 @@ def run_stage_two(dens: Any, stage1: dict[str, np.ndarray], chains: int, draws: 
                   seed: int, burn: int = STAGE2_BURN) -> StageTwo:
     """Metropolis-within-Gibbs over population parameters and per-curve stage-1 draw indices.
 
-    The whole chain is one compiled JAX program (``lax`` loops over iterations) whose inputs
-    are the stage-1 draws, so it is compiled once per shape; curves are padded to a power of
-    two (padding carries zero weight) so that tables of similar size share the program.
+    The chain runs as repeated calls of one compiled JAX program (a block of
+    :data:`STAGE2_BLOCK` kept states, one every :data:`STAGE2_THIN` iterations; burn-in is
+    ``burn`` rounded up to whole blocks, with step-size adaptation), so neither ``draws`` nor
+    ``burn`` is compiled in; curves are padded to a power of two and the stage-1
+    draws per curve to a power of two (padding carries zero weight and is never proposed), so
+    tables of similar size share the programs.
 
     Parameters
     ----------
@@ -587,53 +595,88 @@ def run_stage_two(dens: Any, stage1: dict[str, np.ndarray], chains: int, draws: 
     J, S, n = T.shape
     lp1 = sum(dens.stage1(k, stage1[k]) for k in names)  # (S, n)
     Sp = max(4, 1 << int(np.ceil(np.log2(S))))
-    pad = np.concatenate([np.arange(S), np.zeros(Sp - S, int)])
+    n_pad = max(2048, 1 << int(np.ceil(np.log2(n))))  # 4 x 500 default draws: one shape
+    rows = np.concatenate([np.arange(S), np.zeros(Sp - S, int)])
+    cols = np.concatenate([np.arange(n), np.zeros(n_pad - n, int)])
     mask = (np.arange(Sp) < S).astype(float)
     rng = np.random.default_rng(curve_seed(seed, "__population__"))
-    idx0 = rng.integers(n, size=(chains, Sp))
-    h0 = np.stack([np.stack([np.full(chains, T[j].mean()),
-                             np.full(chains, np.log(np.std(np.median(T[j], 1)) + 0.1))], 1)
-                   for j in range(J)])  # (J, chains, 2): mu, log sigma
+    idx = rng.integers(n, size=(chains, Sp))
+    h = np.stack([np.stack([np.full(chains, T[j].mean()),
+                            np.full(chains, np.log(np.std(np.median(T[j], 1)) + 0.1))], 1)
+                  for j in range(J)])  # (J, chains, 2): mu, log sigma
+    init, block = _stage_two_programs(dens)
+    data = (T[:, rows][:, :, cols], lp1[rows][:, cols], mask, np.int64(n))
     key = jax.random.PRNGKey(curve_seed(seed, "__population__", 1))
-    program = _stage_two_program(dens, chains, draws, burn)
-    keep_idx, keep_h, acc = program(key, T[:, pad], lp1[pad], mask, idx0, h0)
-    keep_idx = np.asarray(keep_idx)[..., :S]
-    keep_h = np.asarray(keep_h)
+    carry = init(key, idx, h, data)
+    per_block = STAGE2_BLOCK * STAGE2_THIN
+    for b in range(-(-burn // per_block)):  # burn-in: whole blocks, step sizes adapted
+        carry, _ = block(carry, data, np.float64(b * per_block), np.float64(1.0))
+    carry = (*carry[:5], 0.0 * carry[5])
+    ix_all, h_all = [], []
+    for _ in range(-(-draws // STAGE2_BLOCK)):
+        carry, (ix, hh) = block(carry, data, np.float64(0.0), np.float64(0.0))
+        ix_all.append(np.asarray(ix))
+        h_all.append(np.asarray(hh))
+    keep_idx = np.moveaxis(np.concatenate(ix_all)[:draws], 0, 1)[..., :S]  # (C, draws, S)
+    keep_h = np.moveaxis(np.concatenate(h_all)[:draws], 0, 2)  # (J, C, draws, 2)
+    acc = np.asarray(carry[5])[:S] / (draws * STAGE2_THIN)
     hyper = {}
     for j, k in enumerate(names):
         hyper[f"mu_{k}"] = keep_h[j, ..., 0]
         hyper[f"sigma_{k}"] = np.exp(keep_h[j, ..., 1])
-    return StageTwo(keep_idx, hyper, np.asarray(acc)[:S], time.perf_counter() - t0)
+    return StageTwo(keep_idx, hyper, acc, time.perf_counter() - t0)
 
 
-def _stage_two_program(dens: Any, chains: int, draws: int, burn: int) -> Callable:
-    """The jitted population chain for ``dens`` (cached on it per chains/draws/burn)."""
+def _stage_two_programs(dens: Any) -> tuple[Callable, Callable]:
+    """The jitted start state and block of the population chain for ``dens`` (cached on it):
+    ``block(carry, data, start, adapt)`` runs STAGE2_BLOCK x STAGE2_THIN iterations and returns
+    every STAGE2_THIN-th state; ``adapt`` = 1 adapts the step sizes (burn-in)."""
     cache = dens.__dict__.setdefault("_stage_two", {})
-    key = (chains, draws, burn)
-    if key not in cache:
+    if "programs" not in cache:
         jax = _jax()
-        cache[key] = jax.jit(partial(_stage_two_chain, dens.jax_population, dens.jax_hyper,
-                                     chains, draws, burn))
-    return cache[key]
+        jnp = jax.numpy
+        it = partial(_stage_two_iteration, dens.jax_population, dens.jax_hyper)
+
+        def block(carry: tuple, data: tuple, start: Any, adapt: Any) -> tuple:
+            def one(c: tuple, s: Any) -> tuple:
+                c = jax.lax.fori_loop(
+                    0, STAGE2_THIN, lambda i, cc: it(cc, data, start + s * STAGE2_THIN + i,
+                                                     adapt), c)
+                return c, (c[1], c[2])
+            return jax.lax.scan(one, carry, jnp.arange(STAGE2_BLOCK))
+
+        def init(key: Any, idx: Any, h: Any, data: tuple) -> tuple:
+            hp = dens.jax_hyper(h[..., 0], jnp.exp(h[..., 1]))
+            return (key, idx, h, hp, jnp.full(hp.shape, 0.3), jnp.zeros(data[2].shape[0]))
+
+        cache["programs"] = (jax.jit(init), jax.jit(block))
+    return cache["programs"]
 
 
-def _stage_two_chain(pop: Callable, hyp: Callable, C: int, draws: int, burn: int, key: Any,
-                     T: Any, lp1: Any, mask: Any, idx: Any, h: Any) -> tuple[Any, Any, Any]:
-    """Burn-in with step-size adaptation, then ``draws`` kept states every STAGE2_THIN
-    iterations. ``T`` (J, S, n) stage-1 draws, ``lp1`` (S, n) their stage-1 prior density,
-    ``mask`` (S,) 1 for real curves, ``idx`` (C, S) start indices, ``h`` (J, C, 2) start
-    (mu, log sigma)."""
+def _stage_two_iteration(pop: Callable, hyp: Callable, carry: tuple, data: tuple, it: Any,
+                         adapt: Any) -> tuple:
+    """One iteration: HYPER_STEPS random-walk updates of every parameter's (mu, log sigma),
+    then INDEX_PROPOSALS independent proposals of each curve's stage-1 draw index.
+
+    ``data`` = (``T`` (J, S, n) stage-1 draws, ``lp1`` (S, n) their stage-1 prior density,
+    ``mask`` (S,) 1 for real curves, ``n`` the number of real draws per curve); ``carry`` =
+    (key, indices (C, S), hyper (J, C, 2), hyperprior density (J, C), step (J, C), acceptance
+    sums (S,)).
+    """
     jax = _jax()
     jnp, lax = jax.numpy, jax.lax
+    T, lp1, mask, n = data
     cols = jnp.arange(T.shape[1])[None, :]
-    n = T.shape[2]
+    C = carry[1].shape[0]
 
     def weight(ix: Any, hh: Any) -> Any:  # (C, S) population minus stage-1 prior
         lp = pop(T[:, cols, ix], hh[:, :, :1], jnp.exp(hh[:, :, 1:])).sum(0)
         return lp - lp1[cols, ix]
 
-    def hyper_step(k: Any, theta: Any, hh: Any, hp: Any, step: Any) -> tuple[Any, Any, Any]:
-        k1, k2 = jax.random.split(k)
+    def hyper_step(_: Any, c: tuple) -> tuple:
+        k, ix, hh, hp, step, acc = c
+        k, k1, k2 = jax.random.split(k, 3)
+        theta = T[:, cols, ix]
         prop = hh + step[..., None] * jax.random.normal(k1, hh.shape)
         both = jnp.concatenate([hh, prop], axis=1)
         lp = (pop(jnp.concatenate([theta, theta], 1), both[:, :, :1], jnp.exp(both[:, :, 1:]))
@@ -641,42 +684,23 @@ def _stage_two_chain(pop: Callable, hyp: Callable, C: int, draws: int, burn: int
         prior_new = hyp(prop[..., 0], jnp.exp(prop[..., 1]))
         diff = (lp[:, C:] + prior_new + prop[..., 1]) - (lp[:, :C] + hp + hh[..., 1])
         ok = jnp.log(jax.random.uniform(k2, hp.shape)) < jnp.nan_to_num(diff, nan=-jnp.inf)
-        return jnp.where(ok[..., None], prop, hh), jnp.where(ok, prior_new, hp), ok
+        step = step * jnp.exp(adapt * 0.1 * (ok - 0.3) / jnp.sqrt(1.0 + it / 50.0))
+        return (k, ix, jnp.where(ok[..., None], prop, hh), jnp.where(ok, prior_new, hp), step,
+                acc)
 
-    def iteration(it: Any, carry: tuple, adapt: bool) -> tuple:
-        k, ix, hh, hp, step, acc = carry
-        theta = T[:, cols, ix]
-        for _ in range(HYPER_STEPS):
-            k, sub = jax.random.split(k)
-            hh, hp, ok = hyper_step(sub, theta, hh, hp, step)
-            if adapt:
-                step = step * jnp.exp(0.1 * (ok - 0.3) / jnp.sqrt(1.0 + it / 50.0))
-        w_old = weight(ix, hh)
-        for _ in range(INDEX_PROPOSALS):
-            k, k1, k2 = jax.random.split(k, 3)
-            new = jax.random.randint(k1, ix.shape, 0, n)
-            w_new = weight(new, hh)
-            take = jnp.log(jax.random.uniform(k2, ix.shape)) < jnp.nan_to_num(w_new - w_old,
-                                                                               nan=-jnp.inf)
-            ix, w_old = jnp.where(take, new, ix), jnp.where(take, w_new, w_old)
-            acc = acc + take.mean(0) / INDEX_PROPOSALS
-        return k, ix, hh, hp, step, acc
+    def index_step(_: Any, c: tuple) -> tuple:
+        (k, ix, hh, hp, step, acc), w_old = c
+        k, k1, k2 = jax.random.split(k, 3)
+        new = jax.random.randint(k1, ix.shape, 0, n)
+        w_new = weight(new, hh)
+        take = jnp.log(jax.random.uniform(k2, ix.shape)) < jnp.nan_to_num(w_new - w_old,
+                                                                           nan=-jnp.inf)
+        ix, w_old = jnp.where(take, new, ix), jnp.where(take, w_new, w_old)
+        return (k, ix, hh, hp, step, acc + take.mean(0) / INDEX_PROPOSALS), w_old
 
-    hp0 = hyp(h[..., 0], jnp.exp(h[..., 1]))
-    step0 = jnp.full(hp0.shape, 0.3)
-    zero = jnp.zeros(T.shape[1])
-    carry = lax.fori_loop(0, burn, partial(iteration, adapt=True),
-                          (key, idx, h, hp0, step0, zero))
-    carry = (*carry[:5], zero)
-
-    def block(c: tuple, _: Any) -> tuple:
-        c = lax.fori_loop(0, STAGE2_THIN, partial(iteration, adapt=False), c)
-        return c, (c[1], c[2])
-
-    carry, (ix_all, h_all) = lax.scan(block, carry, None, length=draws)
-    # (draws, C, S) -> (C, draws, S); (draws, J, C, 2) -> (J, C, draws, 2)
-    return (jnp.moveaxis(ix_all, 0, 1), jnp.moveaxis(h_all, 0, 2),
-            carry[5] / (draws * STAGE2_THIN))
+    carry = lax.fori_loop(0, HYPER_STEPS, hyper_step, carry)
+    carry, _ = lax.fori_loop(0, INDEX_PROPOSALS, index_step, (carry, weight(carry[1], carry[2])))
+    return carry
 
 
 # --------------------------------------------------------------------------------------------
