@@ -123,6 +123,7 @@ def test_chance_test_margin():
     assert out["chance_p"].iloc[1] < 0.01
 
 
+@pytest.mark.slow  # heavy: moved out of the default suite (5-minute budget)
 def test_sharp_truth_with_no_scale_in_rise_is_undetermined():
     """A sharp truth (width 0.5, threshold 10) observed only at 1e8, 10^8.5, 10^11.5, 1e12.
 

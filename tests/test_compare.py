@@ -398,6 +398,7 @@ def test_resample_changes_sampler_options_only():
         f.resample(likelihood="binomial")
 
 
+@pytest.mark.slow  # heavy: moved out of the default suite (5-minute budget)
 def test_reloo_refits_high_k_rows_exactly():
     """Rows with Pareto k > 0.7 are refitted without the row (exact LOO) when there are at most
     `reloo` of them: their k is then NaN, no row stays flagged, and their elpd is the exact
