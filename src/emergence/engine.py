@@ -204,16 +204,21 @@ def _da_init(eps: Any) -> tuple[Any, ...]:
     return jnp.log(eps), jnp.log(eps), zero, zero, jnp.log(10.0 * eps)
 
 
-def _init_lane(program: CurveProgram, pos0: Any, data: Any) -> Any:
-    """Warm-up carry of one lane: HMC state, identity mass matrix, dual averaging, Welford."""
-    import blackjax
-    import jax.numpy as jnp
-    from jax.flatten_util import ravel_pytree
+def _initial_carry(pos0: list[np.ndarray]) -> tuple:
+    """Warm-up carry of a chunk of lanes (host arrays, leading axis = lanes): HMC state at the
+    start positions (log density and gradient are recomputed by the block program), identity
+    mass matrix, dual averaging at step size 0.1, empty Welford sums."""
+    from blackjax.mcmc.hmc import HMCState
 
-    dim = ravel_pytree(pos0)[0].shape[0]
-    state = blackjax.hmc.init(pos0, _logdensity(program, data))
-    return (state, jnp.eye(dim), _da_init(jnp.asarray(0.1, jnp.float64)),
-            (jnp.zeros((), jnp.float64), jnp.zeros(dim), jnp.zeros((dim, dim))))
+    lanes = pos0[0].shape[0]
+    dim = sum(int(np.prod(p.shape[1:])) for p in pos0)
+    z = np.zeros(lanes)
+    state = HMCState([np.asarray(p, float) for p in pos0], z.copy(),
+                     [np.zeros_like(p, dtype=float) for p in pos0])
+    eps = np.log(0.1)
+    da = (z + eps, z + eps, z.copy(), z.copy(), z + np.log(1.0))
+    return (state, np.broadcast_to(np.eye(dim), (lanes, dim, dim)).copy(), da,
+            (z.copy(), np.zeros((lanes, dim)), np.zeros((lanes, dim, dim))))
 
 
 def _masked(active: Any, new: Any, old: Any) -> Any:
@@ -223,10 +228,18 @@ def _masked(active: Any, new: Any, old: Any) -> Any:
     return jax.tree.map(lambda a, b: jnp.where(active, a, b), new, old)
 
 
-def _warm_lane(program: CurveProgram, carry: Any, key: Any, block: Any, win: Any, end: Any,
-               active: Any, data: Any, target_accept: Any, n_steps: Any) -> Any:
-    """BLOCK warm-up transitions of one lane (vmapped): dual averaging of the step size, a
-    dense mass matrix from the windows' draws (Stan's schedule, :func:`_schedule`)."""
+def _block_lane(program: CurveProgram, carry: Any, key: Any, block: Any, win: Any, end: Any,
+                active: Any, sampling: Any, data: Any, target_accept: Any, n_steps: Any
+                ) -> tuple[Any, Any, Any]:
+    """BLOCK transitions of one lane (vmapped), warm-up or sampling in one compiled program.
+
+    Warm-up (``sampling`` = 0): dual averaging of the step size and a dense mass matrix from the
+    windows' draws (Stan's schedule, :func:`_schedule`). Sampling (``sampling`` = 1): the
+    adapted step size jittered by +-STEP_JITTER, adaptation frozen. The state's log density
+    and gradient are recomputed from its position at the start of the block (so the first
+    block needs only a position). Returns the carry and every transition's constrained values
+    and divergence flag.
+    """
     import blackjax
     import jax
     import jax.numpy as jnp
@@ -235,11 +248,16 @@ def _warm_lane(program: CurveProgram, carry: Any, key: Any, block: Any, win: Any
     logdensity = _logdensity(program, data)
     kernel = blackjax.hmc.build_kernel()
     dim = carry[1].shape[0]
+    carry = (blackjax.hmc.init(carry[0].position, logdensity), *carry[1:])
+    draw = sampling > 0
 
-    def warm(c: Any, xs: Any) -> tuple[Any, None]:
-        st, imm, (log_e, log_bar, hbar, t, mu), (n, mean, m2) = c
+    def one(c: Any, xs: Any) -> tuple[Any, Any]:
+        st0, imm, (log_e, log_bar, hbar, t, mu), (n, mean, m2) = c
         k, w, e, on = xs
-        st, info = kernel(k, st, logdensity, jnp.exp(log_e), imm, n_steps)
+        k_jit, k_step = jax.random.split(k)
+        jitter = 1.0 + STEP_JITTER * jax.random.uniform(k_jit, minval=-1.0, maxval=1.0)
+        eps = jnp.where(draw, jnp.exp(log_bar) * jitter, jnp.exp(log_e))
+        st, info = kernel(jnp.where(draw, k_step, k), st0, logdensity, eps, imm, n_steps)
         t = t + 1.0
         acc = jnp.nan_to_num(info.acceptance_rate)
         hbar = (1 - 1 / (t + 10)) * hbar + (target_accept - acc) / (t + 10)
@@ -253,35 +271,17 @@ def _warm_lane(program: CurveProgram, carry: Any, key: Any, block: Any, win: Any
         m2 = jnp.where(w > 0, m2 + jnp.outer(delta, x - mean), m2)
         cov = m2 / jnp.maximum(n1 - 1, 1.0)
         reg = (n1 / (n1 + 5.0)) * cov + 1e-3 * (5.0 / (n1 + 5.0)) * jnp.eye(dim)
-        imm = jnp.where(e, reg, imm)
+        imm2 = jnp.where(e, reg, imm)
         da = _masked(e, _da_init(jnp.exp(log_e)), (log_e, log_bar, hbar, t, mu))
         wel = _masked(e, (jnp.zeros((), jnp.float64), jnp.zeros(dim), jnp.zeros((dim, dim))),
                       (n1, mean, m2))
-        return _masked(on, (st, imm, da, wel), c), None
+        warm = _masked(on, (st, imm2, da, wel), c)
+        new = _masked(draw, (st, *c[1:]), warm)
+        return new, (program.constrain(st.position), info.is_divergent)
 
-    keys = jax.random.split(jax.random.fold_in(key, block), BLOCK)
-    carry, _ = jax.lax.scan(warm, carry, (keys, win, end, active))
-    return carry
-
-
-def _draw_lane(program: CurveProgram, state: Any, step: Any, imm: Any, key: Any, block: Any,
-               data: Any, n_steps: Any) -> tuple[Any, Any, Any]:
-    """BLOCK sampling transitions of one lane (vmapped), step size jittered by STEP_JITTER."""
-    import blackjax
-    import jax
-
-    logdensity = _logdensity(program, data)
-    kernel = blackjax.hmc.build_kernel()
-
-    def one(st: Any, k: Any) -> tuple[Any, Any]:
-        k_jit, k_step = jax.random.split(k)
-        eps = step * (1.0 + STEP_JITTER * jax.random.uniform(k_jit, minval=-1.0, maxval=1.0))
-        st, info = kernel(k_step, st, logdensity, eps, imm, n_steps)
-        return st, (program.constrain(st.position), info.is_divergent)
-
-    keys = jax.random.split(jax.random.fold_in(key, 1_000_003 + block), BLOCK)
-    state, (vals, div) = jax.lax.scan(one, state, keys)
-    return state, vals, div
+    keys = jax.random.split(jax.random.fold_in(key, block + 1_000_003 * sampling), BLOCK)
+    carry, (vals, div) = jax.lax.scan(one, carry, (keys, win, end, active))
+    return carry, vals, div
 
 
 _WORKER_SAMPLERS: dict[int, Any] = {}
@@ -354,12 +354,9 @@ class CurveSampler:
             program = compile_curve(model_cls, md, self.n_rows)
             _PROGRAMS[key] = (
                 program,
-                jax.jit(jax.vmap(partial(_init_lane, program))),
-                jax.jit(jax.vmap(partial(_warm_lane, program),
-                                 in_axes=(0, 0, None, None, None, None, 0, 0, 0))),
-                jax.jit(jax.vmap(partial(_draw_lane, program),
-                                 in_axes=(0, 0, 0, 0, None, 0, 0))))
-        self.program, self._init, self._warm, self._draw = _PROGRAMS[key]
+                jax.jit(jax.vmap(partial(_block_lane, program),
+                                 in_axes=(0, 0, None, None, None, None, None, 0, 0, 0))))
+        self.program, self._block = _PROGRAMS[key]
         self.compile_seconds = time.perf_counter() - t0
 
     def _run_chunk(self, keys: Any, pos0: Any, data: Any, target_accept: Any,
@@ -373,15 +370,17 @@ class CurveSampler:
         win = np.concatenate([in_win, np.zeros(pad, bool)]).astype(float).reshape(nb, BLOCK)
         end = np.concatenate([ends, np.zeros(pad, bool)]).reshape(nb, BLOCK)
         act = np.concatenate([np.ones(tune, bool), np.zeros(pad, bool)]).reshape(nb, BLOCK)
-        carry = self._init(pos0, data)
+        carry = _initial_carry(pos0)
         for b in range(nb):
-            carry = self._warm(carry, keys, np.int32(b), win[b], end[b], act[b], data,
-                               target_accept, n_steps)
-        state, imm, da, _ = carry
-        step = np.exp(np.asarray(da[1]))
+            carry, _, _ = self._block(carry, keys, np.int32(b), win[b], end[b], act[b],
+                                      np.int32(0), data, target_accept, n_steps)
+        step = np.exp(np.asarray(carry[2][1]))
+        off = np.zeros(BLOCK)
         vals, div = [], []
         for b in range(-(-draws // BLOCK)):
-            state, v, d = self._draw(state, step, imm, keys, np.int32(b), data, n_steps)
+            carry, v, d = self._block(carry, keys, np.int32(b), off, off.astype(bool),
+                                      off.astype(bool), np.int32(1), data, target_accept,
+                                      n_steps)
             vals.append(v)
             div.append(d)
         # host-side concatenation: eager JAX ops would compile one program per shape
