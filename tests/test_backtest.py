@@ -23,7 +23,7 @@ from emergence.backtest import (
 from emergence.baselines import BaselineError, fit_baseline
 
 BASELINES = ("logistic_lsq", "linear", "persistence")
-FAST = {"draws": 150, "tune": 150, "chains": 2}
+FAST = {"draws": 150, "tune": 150, "chains": 2, "ess_min": 100}  # diagnostics are not the point here
 
 
 def simulate_families(n_families: int = 4, n_sharp: int = 4, n_smooth: int = 4, seed: int = 0,

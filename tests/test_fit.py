@@ -73,10 +73,10 @@ def test_save_load_roundtrip(sim_fit, tmp_path):
 
 def test_seed_reproducible():
     frame, _ = simulate_sigmoid_table(n_tasks=3, seed=5)
-    a = em.fit(frame, seed=3, draws=200, tune=200)
-    b = em.fit(frame, seed=3, draws=200, tune=200)
+    a = em.fit(frame, seed=3, draws=200, tune=200, ess_min=100)
+    b = em.fit(frame, seed=3, draws=200, tune=200, ess_min=100)
     np.testing.assert_array_equal(a.draws("x0"), b.draws("x0"))
-    c = em.fit(frame, seed=4, draws=200, tune=200)
+    c = em.fit(frame, seed=4, draws=200, tune=200, ess_min=100)
     assert not np.array_equal(a.draws("x0"), c.draws("x0"))
 
 
