@@ -74,6 +74,7 @@ def test_grid_parsing_and_errors():
         Truth.parse("steep:1")
 
 
+@pytest.mark.slow  # heavy: moved out of the default suite (5-minute budget)
 def test_cli_design_synthetic_truth(tmp_path):
     out = tmp_path / "d.json"
     res = CliRunner().invoke(app, ["design", "--truth", "smooth:3", "--grid", "1e8..1e12:6",
