@@ -43,6 +43,7 @@ def test_sharp_dense_is_emergent_and_smooth_is_smooth(sharp_smooth_result):
             "n_scales"} <= set(recs[0])
 
 
+@pytest.mark.slow  # statistical scenario: moved out of the default suite (5-minute budget)
 def test_three_scales_never_emergent():
     # a genuinely sharp task observed at only three scales, all inside the rise
     x = np.array([9.8, 10.0, 10.2])
