@@ -20,12 +20,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from machine import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 OPT = ROOT / "data" / "lm-eval-raw" / "opt"
@@ -49,18 +50,6 @@ print("RESULT " + json.dumps({
     "failed_curves": len(f.failed),
     "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
-
-
-def machine() -> str:
-    """CPU, cores and memory of this machine."""
-    cpu = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{platform.machine()}, {os.cpu_count()} cores, {cpu}, {mem:.0f} GiB"
 
 
 def timed(cmd: list[str], env: dict[str, str] | None = None) -> dict:

@@ -15,12 +15,12 @@ per-fold time and the ratio naive / compiled per fold (compile amortised over th
 from __future__ import annotations
 
 import argparse
-import platform
 import subprocess
 import time
 import warnings
 
 import numpy as np
+from machine import machine
 
 import emergence as em
 from emergence.inference import CompiledSampler
@@ -59,9 +59,7 @@ def main() -> None:
     ap.add_argument("--naive-folds", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
-    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
-                if ln.startswith("model name")), "?")
-    print(f"machine: {platform.machine()}, nproc {subprocess.getoutput('nproc')}, {cpu}")
+    print(f"machine: {machine()}")
     print(f"load before: {subprocess.getoutput('uptime')}")
     df = table()
     models = ["sigmoid", "powerlaw", "loglinear"]

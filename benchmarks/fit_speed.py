@@ -11,25 +11,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import time
 import warnings
 
+from machine import machine
+
 import emergence as em
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return f"{platform.machine()}, {os.cpu_count()} cores, {cpu}; load avg at start {load:.2f}"
 
 
 def main() -> None:
@@ -39,7 +26,8 @@ def main() -> None:
     ap.add_argument("--tune", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=20240101)
     args = ap.parse_args()
-    print(f"machine: {machine()}; date {time.strftime('%Y-%m-%d %H:%M')}")
+    print(f"machine: {machine()}; load avg at start {os.getloadavg()[0]:.2f}; "
+          f"date {time.strftime('%Y-%m-%d %H:%M')}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         table = em.datasets.load("obsscaling_emergent")

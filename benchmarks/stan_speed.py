@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -40,6 +39,7 @@ import time
 import warnings
 
 import numpy as np
+from machine import machine
 
 STAN_CODE = """
 // The package's default hierarchical sigmoid (emergence >= the per-curve engine):
@@ -85,16 +85,6 @@ model {
   z ~ normal(eta, sd_row);
 }
 """
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{platform.machine()}, {os.cpu_count()} cores, {cpu}"
 
 
 def peak_mb() -> float:
