@@ -357,6 +357,7 @@ class CurveSampler:
                 jax.jit(jax.vmap(partial(_block_lane, program),
                                  in_axes=(0, 0, None, None, None, None, None, 0, 0, 0))))
         self.program, self._block = _PROGRAMS[key]
+        self._start = self.program.init_for(md.context)  # this table's initial point
         self.compile_seconds = time.perf_counter() - t0
 
     def _run_chunk(self, keys: Any, pos0: Any, data: Any, target_accept: Any,
@@ -441,12 +442,11 @@ class CurveSampler:
         jax = _jax()
         keys = np.stack([np.asarray(jax.random.PRNGKey(curve_seed(seed, labels[s], 17 * c + salt)))
                          for s, c in zip(lane_curve, lane_chain, strict=True)])
-        init = self.program.init_for(self.md.context)
         inits = []
         for s, c in zip(lane_curve, lane_chain, strict=True):
             r = np.random.default_rng(curve_seed(seed, labels[s], 1000 + 17 * c + salt))
-            inits.append([v + r.uniform(-1, 1, v.shape) for v in init])
-        pos0 = [np.stack([p[j] for p in inits]) for j in range(len(init))]
+            inits.append([v + r.uniform(-1, 1, v.shape) for v in self._start])
+        pos0 = [np.stack([p[j] for p in inits]) for j in range(len(self._start))]
         d = [a[lane_curve] for a in data]
         ta = np.full(len(lane_curve), target_accept)
         steps = np.full(len(lane_curve), int(n_steps or HMC_STEPS))
