@@ -610,15 +610,16 @@ def run_stage_two(dens: Any, stage1: dict[str, np.ndarray], chains: int, draws: 
     per_block = STAGE2_BLOCK * STAGE2_THIN
     for b in range(-(-burn // per_block)):  # burn-in: whole blocks, step sizes adapted
         carry, _ = block(carry, data, np.float64(b * per_block), np.float64(1.0))
-    carry = (*carry[:5], 0.0 * carry[5])
+    carry = (*carry[:5], np.zeros(Sp))  # acceptance counted over the kept blocks only
+    n_blocks = -(-draws // STAGE2_BLOCK)
     ix_all, h_all = [], []
-    for _ in range(-(-draws // STAGE2_BLOCK)):
+    for _ in range(n_blocks):
         carry, (ix, hh) = block(carry, data, np.float64(0.0), np.float64(0.0))
         ix_all.append(np.asarray(ix))
         h_all.append(np.asarray(hh))
     keep_idx = np.moveaxis(np.concatenate(ix_all)[:draws], 0, 1)[..., :S]  # (C, draws, S)
     keep_h = np.moveaxis(np.concatenate(h_all)[:draws], 0, 2)  # (J, C, draws, 2)
-    acc = np.asarray(carry[5])[:S] / (draws * STAGE2_THIN)
+    acc = np.asarray(carry[5])[:S] / (n_blocks * per_block)
     hyper = {}
     for j, k in enumerate(names):
         hyper[f"mu_{k}"] = keep_h[j, ..., 0]
