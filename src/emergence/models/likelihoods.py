@@ -46,6 +46,11 @@ def _gammaln(xp: ModuleType, a: Any) -> Any:
     return xp.gammaln(a)
 
 
+def _log_choose(xp: ModuleType, n: Any, k: Any) -> Any:
+    """``log (n choose k)``."""
+    return _gammaln(xp, n + 1) - _gammaln(xp, k + 1) - _gammaln(xp, n - k + 1)
+
+
 def _where(xp: ModuleType, cond: Any, a: Any, b: Any) -> Any:
     return np.where(cond, a, b) if xp is np else xp.switch(cond, a, b)
 
@@ -107,7 +112,7 @@ def _logit_normal_binomial(xp: ModuleType, k: Any, n: Any, eta: Any, tau2: Any, 
     a = log_f + (np.log(GH_WEIGHTS) + GH_NODES**2)
     top = xp.max(a, axis=-1)
     lse = top + xp.log(xp.exp(a - xp.expand_dims(top, -1)).sum(axis=-1))
-    lchoose = _gammaln(xp, n + 1) - _gammaln(xp, k + 1) - _gammaln(xp, n - k + 1)
+    lchoose = _log_choose(xp, n, k)
     return lchoose + lse + xp.log(s) + 0.5 * np.log(2.0) - 0.5 * xp.log(tau2) - 0.5 * LOG_2PI
 
 
@@ -211,7 +216,7 @@ class Binomial(Likelihood):
 
     def logp(self, xp: ModuleType, lmu: Any, l1mu: Any, d: dict[str, Any], noise: Any) -> Any:
         n, k = d["n"], d["k"]
-        lchoose = _gammaln(xp, n + 1) - _gammaln(xp, k + 1) - _gammaln(xp, n - k + 1)
+        lchoose = _log_choose(xp, n, k)
         return lchoose + _where(xp, k > 0, k * lmu, 0.0) + _where(xp, n - k > 0, (n - k) * l1mu, 0.0)
 
     def draw(self, rng: np.random.Generator, mu: np.ndarray, noise: np.ndarray | None,
@@ -230,7 +235,7 @@ class BetaBinomial(Likelihood):
         la, lb = lmu + noise, l1mu + noise
         a, b = xp.exp(la), xp.exp(lb)
         n, k = d["n"], d["k"]
-        lchoose = _gammaln(xp, n + 1) - _gammaln(xp, k + 1) - _gammaln(xp, n - k + 1)
+        lchoose = _log_choose(xp, n, k)
         # log Gamma(m + a) - log Gamma(a) written with gammaln(1 + a) - log a (finite for tiny a)
         rise_a = _where(xp, k > 0, la + _gammaln(xp, k + a) - _gammaln(xp, 1 + a), 0.0)
         rise_b = _where(xp, n - k > 0, lb + _gammaln(xp, n - k + b) - _gammaln(xp, 1 + b), 0.0)
