@@ -82,8 +82,7 @@ def test_flat_at_chance_curve_reports_at_least_the_prior_width_interval() -> Non
                          "n_items": 1000, "chance": 0.25})
     f = em.fit(_table(4, extra=flat), **FAST)
     s = f.summary().set_index("task")
-    prior = em.models.get("sigmoid").default_priors()["logk"].params
-    z = np.random.default_rng(0).normal(prior["mu"], prior["sigma"], 200_000)
+    z = em.models.get("sigmoid").default_priors()["logk"].draw(200_000, seed=0)  # by PyMC
     lo, hi = np.quantile(2 * C.LN9 / np.exp(z), [0.05, 0.95])
     assert not s.loc["flat", "width_informed"]
     # 3 %: Monte Carlo error of the summary's 20,000 prior draws at the 5 % / 95 % quantiles

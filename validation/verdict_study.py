@@ -12,6 +12,12 @@ U(2.5, 4)), thresholds x0 ~ U(9.6, 10.4) (log10 parameters). Two grids:
   ``emergent`` verdict on a sharp truth is unearned: the data cannot show the rise is sharp
   (goal: rate of false ``emergent`` <= 5 %).
 
+Each dataset also has ``--powerlaw`` (default 3) tasks drawn from the smooth power law
+(``curve="powerlaw"``, width U(2, 3) decades, i.e. exponent 1.339 / width; same thresholds,
+chance, items and lapse): the comparison must never prefer the sigmoid for them with confidence
+(``preferred == "sigmoid"``, i.e. |delta elpd| >= 4 and >= 2 SE), and they must never be called
+``emergent``.
+
 ``check`` runs as a user would run it, with the smooth alternatives compared by PSIS-LOO
 (``cv="loo"``, rows with Pareto k > 0.7 refitted exactly: ``reloo``; leave-one-scale-out
 would cost 17 refits x 3 models per dataset) and the prior-sensitivity check on. Sharpness
@@ -36,8 +42,9 @@ from emergence.simulate import simulate_table
 GRIDS = {"dense": np.linspace(8, 12, 17), "gap": np.array([8.0, 8.5, 11.5, 12.0])}
 
 
-def dataset(grid: np.ndarray, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A simulated table of 10 tasks and its truths."""
+def dataset(grid: np.ndarray, seed: int, n_powerlaw: int = 3
+            ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A simulated table of 10 sigmoid tasks and ``n_powerlaw`` power-law tasks, and truths."""
     rng = np.random.default_rng(seed)
     width = np.r_[rng.uniform(0.3, 0.7, 5), rng.uniform(2.5, 4.0, 5)]
     truths = pd.DataFrame({
@@ -47,6 +54,17 @@ def dataset(grid: np.ndarray, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     })
     table = simulate_table("sigmoid", truths.to_dict("records"), grid, n_items=500,
                            chance=0.25, seed=rng)
+    truths["truth"] = np.where(width < 1, "sharp", "smooth")
+    if n_powerlaw:  # drawn after the sigmoid tasks: those stay what they were without them
+        pw = rng.uniform(2.0, 3.0, n_powerlaw)
+        pl = pd.DataFrame({"task": [f"powerlaw_{i}" for i in range(n_powerlaw)],
+                           "x0": rng.uniform(9.6, 10.4, n_powerlaw),
+                           "log_alpha": np.log(float(C.width(C.POWERLAW, x0=0.0, log_alpha=0.0)) / pw),
+                           "lapse": 0.05, "width": pw, "truth": "powerlaw"})
+        table = pd.concat([table, simulate_table("powerlaw", pl.to_dict("records"), grid,
+                                                 n_items=500, chance=0.25, seed=rng)],
+                          ignore_index=True)
+        truths = pd.concat([truths, pl], ignore_index=True)
     return table, truths
 
 
@@ -57,6 +75,7 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--tune", type=int, default=500)
     ap.add_argument("--grids", default="dense,gap")
+    ap.add_argument("--powerlaw", type=int, default=3, help="power-law tasks per dataset")
     ap.add_argument("--out", default=None, help="write the per-curve records (JSON)")
     args = ap.parse_args()
     t0 = time.perf_counter()
@@ -64,27 +83,29 @@ def main() -> None:
     for grid_name in args.grids.split(","):
         for d in range(args.datasets):
             seed = args.seed * 1000 + d
-            table, truths = dataset(GRIDS[grid_name], seed)
+            table, truths = dataset(GRIDS[grid_name], seed, args.powerlaw)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 res = check(table, cv="loo", seed=seed, draws=args.draws, tune=args.tune,
                             progress=False)
-            out = pd.DataFrame(res.to_records()).merge(truths[["task", "width"]], on="task")
+            out = pd.DataFrame(res.to_records()).merge(truths[["task", "width", "truth"]],
+                                                        on="task")
             for _, r in out.iterrows():
-                truth = "sharp" if r["width"] < 1 else "smooth"
-                recs.append({"grid": grid_name, "dataset": d, "task": r["task"], "truth": truth,
-                             "true_width": float(r["width"]), "verdict": r["verdict"],
-                             "reasons": list(r["reasons"])})
+                recs.append({"grid": grid_name, "dataset": d, "task": r["task"],
+                             "truth": r["truth"], "true_width": float(r["width"]),
+                             "verdict": r["verdict"], "reasons": list(r["reasons"]),
+                             "preferred": r.get("preferred")})
             print(f"{grid_name} dataset {d}: {out['verdict'].value_counts().to_dict()} "
                   f"({time.perf_counter() - t0:.0f} s)", flush=True)
     df = pd.DataFrame(recs)
-    expected = {"sharp": "emergent", "smooth": "smooth"}
+    expected = {"sharp": "emergent", "smooth": "smooth", "powerlaw": "smooth"}
     df["correct"] = df["verdict"] == df["truth"].map(expected)
     table = (df.groupby(["grid", "truth"])
                .agg(curves=("verdict", "size"), correct=("correct", "mean"),
                     emergent=("verdict", lambda v: (v == "emergent").mean()),
                     smooth=("verdict", lambda v: (v == "smooth").mean()),
-                    undetermined=("verdict", lambda v: (v == "undetermined").mean()))
+                    undetermined=("verdict", lambda v: (v == "undetermined").mean()),
+                    sigmoid_preferred=("preferred", lambda v: (v == "sigmoid").mean()))
                .reset_index())
     print(f"\nseed {args.seed}, {args.datasets} datasets x 10 tasks per grid, draws {args.draws} "
           f"+ tune {args.tune}, {time.perf_counter() - t0:.0f} s")

@@ -50,6 +50,8 @@ STAGE2_THIN = 16
 #: Kept states per compiled block of the population chain (burn-in runs whole blocks).
 STAGE2_BLOCK = 50
 INDEX_PROPOSALS = 5
+#: Extensions of a slowly mixing population chain (2, 4, 8 times the draws; see run_stage_two).
+STAGE2_EXTEND = 3
 #: Random-walk updates of the hyperparameters per iteration.
 HYPER_STEPS = 3
 #: Leapfrog steps per HMC transition. Under ``vmap`` a NUTS batch waits for its longest
@@ -564,10 +566,12 @@ class StageTwo:
     hyper: dict[str, np.ndarray]
     accept_index: np.ndarray  # (curves,) acceptance rate of the index updates
     seconds: float = 0.0
+    thin: int = 1  # 1 + extra kept states per kept draw (1: no extension was needed)
 
 
 def run_stage_two(dens: Any, stage1: dict[str, np.ndarray], chains: int, draws: int,
-                  seed: int, burn: int = STAGE2_BURN) -> StageTwo:
+                  seed: int, burn: int = STAGE2_BURN, ess_min: float = 0.0,
+                  extend: int = STAGE2_EXTEND) -> StageTwo:
     """Metropolis-within-Gibbs over population parameters and per-curve stage-1 draw indices.
 
     The chain runs as repeated calls of one compiled JAX program (a block of
@@ -586,6 +590,11 @@ def run_stage_two(dens: Any, stage1: dict[str, np.ndarray], chains: int, draws: 
     chains, draws : int
         Population chains and kept draws per chain (after ``burn`` adaptive burn-in steps,
         every :data:`STAGE2_THIN`-th step kept).
+    ess_min : float
+        When the bulk ESS of a population parameter (``mu_*``, ``log sigma_*``) is below it,
+        the chain continues for 2, 4, ... (up to ``2**extend``) times ``draws`` more kept states
+        and the whole is thinned back to ``draws`` (a population near 0 spread couples the
+        indices and the hyperparameters and mixes slowly).
     """
     jax = _jax()
     t0 = time.perf_counter()
@@ -611,20 +620,44 @@ def run_stage_two(dens: Any, stage1: dict[str, np.ndarray], chains: int, draws: 
     for b in range(-(-burn // per_block)):  # burn-in: whole blocks, step sizes adapted
         carry, _ = block(carry, data, np.float64(b * per_block), np.float64(1.0))
     carry = (*carry[:5], np.zeros(Sp))  # acceptance counted over the kept blocks only
-    n_blocks = -(-draws // STAGE2_BLOCK)
-    ix_all, h_all = [], []
-    for _ in range(n_blocks):
-        carry, (ix, hh) = block(carry, data, np.float64(0.0), np.float64(0.0))
-        ix_all.append(np.asarray(ix))
-        h_all.append(np.asarray(hh))
-    keep_idx = np.moveaxis(np.concatenate(ix_all)[:draws], 0, 1)[..., :S]  # (C, draws, S)
-    keep_h = np.moveaxis(np.concatenate(h_all)[:draws], 0, 2)  # (J, C, draws, 2)
-    acc = np.asarray(carry[5])[:S] / (n_blocks * per_block)
+    carry, ix, hh = _kept_states(block, carry, data, draws)
+    its = draws
+    for r in range(extend):
+        if _min_ess(hh) >= ess_min:
+            break
+        more = draws * 2 ** (r + 1)
+        carry, ix2, hh2 = _kept_states(block, carry, data, more)
+        keep = np.linspace(0, draws + more - 1, draws).round().astype(int)  # thin to draws
+        ix, hh = np.concatenate([ix, ix2])[keep], np.concatenate([hh, hh2])[keep]
+        its += more
+    keep_idx = np.moveaxis(ix, 0, 1)[..., :S]  # (C, draws, S)
+    keep_h = np.moveaxis(hh, 0, 2)  # (J, C, draws, 2)
+    acc = np.asarray(carry[5])[:S] / (-(-its // STAGE2_BLOCK) * per_block)
     hyper = {}
     for j, k in enumerate(names):
         hyper[f"mu_{k}"] = keep_h[j, ..., 0]
         hyper[f"sigma_{k}"] = np.exp(keep_h[j, ..., 1])
-    return StageTwo(keep_idx, hyper, acc, time.perf_counter() - t0)
+    return StageTwo(keep_idx, hyper, acc, time.perf_counter() - t0, its // draws)
+
+
+def _kept_states(block: Callable, carry: tuple, data: tuple, n: int) -> tuple:
+    """Run whole blocks of the population chain until ``n`` states are kept; returns the carry
+    and the first ``n`` kept indices (n, C, S) and hyperparameters (n, J, C, 2)."""
+    ix_all, h_all = [], []
+    for _ in range(-(-n // STAGE2_BLOCK)):
+        carry, (ix, hh) = block(carry, data, np.float64(0.0), np.float64(0.0))
+        ix_all.append(np.asarray(ix))
+        h_all.append(np.asarray(hh))
+    return carry, np.concatenate(ix_all)[:n], np.concatenate(h_all)[:n]
+
+
+def _min_ess(hh: np.ndarray) -> float:
+    """Smallest bulk ESS over the population parameters' kept states (n, J, C, 2)."""
+    import arviz as az
+    import xarray as xr
+
+    x = hh.transpose(1, 3, 2, 0).reshape(-1, hh.shape[2], hh.shape[0])  # (J*2, C, n)
+    return float(min(az.ess(xr.DataArray(v, dims=("chain", "draw"))) for v in x))
 
 
 def _stage_two_programs(dens: Any) -> tuple[Callable, Callable]:
@@ -749,7 +782,12 @@ def sample_percurve(model_cls: Any, md: Any, config: Any,
 
         dens = population_densities(model_cls, md)
         flat = {k: v.reshape(S, -1) for k, v in s1.values.items()}
-        s2 = run_stage_two(dens, {k: flat[k] for k in dens.pooled}, C, D, int(config.seed))
+        target = min(float(config.ess_min), 0.5 * C * D)  # reachable with C x D draws
+        s2 = run_stage_two(dens, {k: flat[k] for k in dens.pooled}, C, D, int(config.seed),
+                           ess_min=target)
+        if s2.thin > 1:
+            s1.notes.append(f"The population chain mixed slowly (bulk ESS below {target:.0f}): "
+                            f"it ran {s2.thin} times longer, thinned to {D} draws per chain.")
         # flat[k][s, index[c, d, s]] for every chain c, draw d and curve s
         post = xr.Dataset({k: (("chain", "draw", "series"), v.T[s2.index, np.arange(S)])
                            for k, v in flat.items()}, coords=stage1.coords)

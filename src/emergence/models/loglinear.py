@@ -10,9 +10,9 @@ about points far from the midpoint.
 
 Priors (population level, partial pooling across series):
 
-* ``x0``: as the sigmoid's threshold (stage 1 ``Normal(x_mid, 3)``, population StudentT(4)).
+* ``x0``: as the sigmoid's threshold (stage 1 ``StudentT(4, x_mid, 2.5)``, population StudentT(4)).
 * ``mu_logw ~ Normal(log 2.5, 1)``, ``sigma_logw ~ Gamma(2, 2)`` (stage 1
-  ``Normal(log 2.5, 1.5)``): ramp length median 2.5
+  ``StudentT(4, log 2.5, 1.5)``): ramp length median 2.5
   decades, i.e. a 10 %-90 % width of about 2.1 decades (width = 0.83 w), 95 % range of the
   width 0.3-15 decades. The model stands for the gradual hypothesis, so its prior leans smooth
   (prior P(width < 1 decade) is about 0.23; the power law's is 0.16) while still allowing
@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import curves as C
-from .base import CurveModel, Prior, SeriesParam
+from .base import CurveModel, Prior, SeriesParam, stage1_prior
 
 
 class LogLinearModel(CurveModel):
@@ -33,10 +33,10 @@ class LogLinearModel(CurveModel):
     name = "loglinear"
     curve = C.LOGLINEAR
     params = (
-        SeriesParam("x0", Prior("Normal", {"mu": "x_mid", "sigma": 3.0}),
+        SeriesParam("x0", stage1_prior("x_mid", 2.5),
                     Prior("Normal", {"mu": "x_mid", "sigma": 2.0}),
                     Prior("Gamma", {"alpha": 2.0, "beta": 2.0 / 1.5}), doc="log10 scale at mid-rise"),
-        SeriesParam("logw", Prior("Normal", {"mu": float(np.log(2.5)), "sigma": 1.5}),
+        SeriesParam("logw", stage1_prior(float(np.log(2.5)), 1.5),
                     Prior("Normal", {"mu": float(np.log(2.5)), "sigma": 1.0}),
                     Prior("Gamma", {"alpha": 2.0, "beta": 2.0}),
                     doc="log of the ramp length in decades (10-90 % width = 0.83 w)"),

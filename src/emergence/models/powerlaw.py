@@ -18,9 +18,9 @@ Answer length
 
 Priors (population level, partial pooling across series):
 
-* ``x0``: as the sigmoid's threshold (stage 1 ``Normal(x_mid, 3)``, population StudentT(4)).
+* ``x0``: as the sigmoid's threshold (stage 1 ``StudentT(4, x_mid, 2.5)``, population StudentT(4)).
 * ``mu_log_alpha ~ Normal(log 0.5, 1)``, ``sigma_log_alpha ~ Gamma(2, 2)``; stage 1
-  ``log_alpha ~ Normal(log 0.5, 1.5)``. Published
+  ``log_alpha ~ StudentT(4, log 0.5, 1.5)``. Published
   scaling-law exponents of loss in parameters span about 0.07-0.5: Kaplan et al. (2020)
   alpha_N = 0.076, Hoffmann et al. (2022) 0.34 (Besiroglu et al. 2024 replication 0.35),
   Henighan et al. (2020) 0.07-0.4 across modalities, Caballero et al. (2022) similar for
@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from .. import curves as C
-from .base import CurveModel, ModelData, Prior, SeriesParam
+from .base import CurveModel, ModelData, Prior, SeriesParam, stage1_prior
 
 
 class PowerLawModel(CurveModel):
@@ -52,11 +52,11 @@ class PowerLawModel(CurveModel):
     curve = C.POWERLAW
     curve_data = ("L",)
     params = (
-        SeriesParam("x0", Prior("Normal", {"mu": "x_mid", "sigma": 3.0}),
+        SeriesParam("x0", stage1_prior("x_mid", 2.5),
                     Prior("Normal", {"mu": "x_mid", "sigma": 2.0}),
                     Prior("Gamma", {"alpha": 2.0, "beta": 2.0 / 1.5}),
                     doc="log10 scale at mid-rise (reference answer length)"),
-        SeriesParam("log_alpha", Prior("Normal", {"mu": float(np.log(0.5)), "sigma": 1.5}),
+        SeriesParam("log_alpha", stage1_prior(float(np.log(0.5)), 1.5),
                     Prior("Normal", {"mu": float(np.log(0.5)), "sigma": 1.0}),
                     Prior("Gamma", {"alpha": 2.0, "beta": 2.0}),
                     doc="log of the power-law exponent of the per-item (per-token) loss"),
