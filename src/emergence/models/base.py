@@ -104,6 +104,19 @@ class SeriesParam:
         return getattr(pm, self.population).dist(mu=mu, sigma=sigma)
 
 
+def threshold_param(doc: str) -> SeriesParam:
+    """The threshold ``x0`` (log10 scale at mid-rise) every curve model declares: population
+    ``StudentT(4, mu_x0, sigma_x0)`` with ``mu_x0 ~ Normal(x_mid, 2)``, ``sigma_x0 ~ Gamma(2,
+    2/1.5)``, stage-1 prior ``StudentT(4, x_mid, 2.5)`` (:func:`stage1_prior`).
+
+    A normal population with a ``Normal(x_mid, 3)`` stage-1 prior was tried (2026-11-27): the
+    same 8 of 26 fitted OPT lm-eval curves failed their diagnostics, so the heavy tails stay.
+    """
+    return SeriesParam("x0", stage1_prior("x_mid", 2.5),
+                       Prior("Normal", {"mu": "x_mid", "sigma": 2.0}),
+                       Prior("Gamma", {"alpha": 2.0, "beta": 2.0 / 1.5}), doc=doc)
+
+
 LAPSE_PARAM = SeriesParam(
     "lapse_logit", Prior("Normal", {"mu": -2.0, "sigma": 1.5}),
     doc="logit of the unreached fraction of head-room (prior median 0.12); not pooled "

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import curves as C
-from .base import CurveModel, Prior, SeriesParam, stage1_prior
+from .base import CurveModel, Prior, SeriesParam, stage1_prior, threshold_param
 
 
 class LogLinearModel(CurveModel):
@@ -33,9 +33,7 @@ class LogLinearModel(CurveModel):
     name = "loglinear"
     curve = C.LOGLINEAR
     params = (
-        SeriesParam("x0", stage1_prior("x_mid", 2.5),
-                    Prior("Normal", {"mu": "x_mid", "sigma": 2.0}),
-                    Prior("Gamma", {"alpha": 2.0, "beta": 2.0 / 1.5}), doc="log10 scale at mid-rise"),
+        threshold_param("log10 scale at mid-rise"),
         SeriesParam("logw", stage1_prior(float(np.log(2.5)), 1.5),
                     Prior("Normal", {"mu": float(np.log(2.5)), "sigma": 1.0}),
                     Prior("Gamma", {"alpha": 2.0, "beta": 2.0}),

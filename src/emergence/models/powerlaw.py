@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from .. import curves as C
-from .base import CurveModel, ModelData, Prior, SeriesParam, stage1_prior
+from .base import CurveModel, ModelData, Prior, SeriesParam, stage1_prior, threshold_param
 
 
 class PowerLawModel(CurveModel):
@@ -52,10 +52,7 @@ class PowerLawModel(CurveModel):
     curve = C.POWERLAW
     curve_data = ("L",)
     params = (
-        SeriesParam("x0", stage1_prior("x_mid", 2.5),
-                    Prior("Normal", {"mu": "x_mid", "sigma": 2.0}),
-                    Prior("Gamma", {"alpha": 2.0, "beta": 2.0 / 1.5}),
-                    doc="log10 scale at mid-rise (reference answer length)"),
+        threshold_param("log10 scale at mid-rise (reference answer length)"),
         SeriesParam("log_alpha", stage1_prior(float(np.log(0.5)), 1.5),
                     Prior("Normal", {"mu": float(np.log(0.5)), "sigma": 1.0}),
                     Prior("Gamma", {"alpha": 2.0, "beta": 2.0}),
