@@ -14,7 +14,7 @@ from emergence.errors import ConfigError
 @pytest.fixture(scope="module")
 def sim_fit(sim_table):
     frame, truth = sim_table
-    return em.fit(frame, seed=11, draws=1000, tune=1000), truth
+    return em.fit(frame, seed=11), truth  # default sampler: 4 chains x (500 + 500)
 
 
 def test_recovery_of_threshold_and_width(sim_fit):
