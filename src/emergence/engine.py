@@ -621,7 +621,7 @@ def run_stage_two(dens: Any, stage1: dict[str, np.ndarray], chains: int, draws: 
         carry, _ = block(carry, data, np.float64(b * per_block), np.float64(1.0))
     carry = (*carry[:5], np.zeros(Sp))  # acceptance counted over the kept blocks only
     carry, ix, hh = _kept_states(block, carry, data, draws)
-    its = draws
+    its, blocks = draws, -(-draws // STAGE2_BLOCK)
     for r in range(extend):
         if _min_ess(hh) >= ess_min:
             break
@@ -629,10 +629,10 @@ def run_stage_two(dens: Any, stage1: dict[str, np.ndarray], chains: int, draws: 
         carry, ix2, hh2 = _kept_states(block, carry, data, more)
         keep = np.linspace(0, draws + more - 1, draws).round().astype(int)  # thin to draws
         ix, hh = np.concatenate([ix, ix2])[keep], np.concatenate([hh, hh2])[keep]
-        its += more
+        its, blocks = its + more, blocks + -(-more // STAGE2_BLOCK)
     keep_idx = np.moveaxis(ix, 0, 1)[..., :S]  # (C, draws, S)
     keep_h = np.moveaxis(hh, 0, 2)  # (J, C, draws, 2)
-    acc = np.asarray(carry[5])[:S] / (-(-its // STAGE2_BLOCK) * per_block)
+    acc = np.asarray(carry[5])[:S] / (blocks * per_block)  # iterations actually run
     hyper = {}
     for j, k in enumerate(names):
         hyper[f"mu_{k}"] = keep_h[j, ..., 0]
@@ -787,7 +787,7 @@ def sample_percurve(model_cls: Any, md: Any, config: Any,
                            ess_min=target)
         if s2.thin > 1:
             s1.notes.append(f"The population chain mixed slowly (bulk ESS below {target:.0f}): "
-                            f"it ran {s2.thin} times longer, thinned to {D} draws per chain.")
+                            f"it ran {s2.thin} times as long, thinned to {D} draws per chain.")
         # flat[k][s, index[c, d, s]] for every chain c, draw d and curve s
         post = xr.Dataset({k: (("chain", "draw", "series"), v.T[s2.index, np.arange(S)])
                            for k, v in flat.items()}, coords=stage1.coords)
