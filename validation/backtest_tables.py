@@ -45,6 +45,15 @@ def markdown_table(df: pd.DataFrame) -> str:
     return "\n".join([head, sep, *rows])
 
 
+def _in_repo(source: str | None) -> str | None:
+    """The data file relative to the working directory (the repository root) when inside it:
+    the committed results carry no path of the machine that made them."""
+    if not source:
+        return source
+    path = Path(source)
+    return path.relative_to(Path.cwd()).as_posix() if path.is_relative_to(Path.cwd()) else source
+
+
 def run(name: str, args: argparse.Namespace) -> dict:
     """Back-test one dataset; return what the docs need."""
     table = em.datasets.load(name)
@@ -59,7 +68,8 @@ def run(name: str, args: argparse.Namespace) -> dict:
     out = {"dataset": name, "date": dt.date.today().isoformat(), "seconds": round(seconds, 1),
            "curves": len(bt.curves), "skipped": len(bt.skipped),
            "points": int(bt.records.groupby("method").size().max()),
-           "summary": bt.summary().to_dict("records"), "fits": bt.fits, "config": bt.config,
+           "summary": bt.summary().to_dict("records"), "fits": bt.fits,
+           "config": {**bt.config, "source": _in_repo(bt.config.get("source"))},
            "warnings": sorted({str(w.message)[:300] for w in caught})}
     atomic_write_json(Path("docs/results") / f"backtest_{name}.json", out)
     print(f"{name}: {out['curves']} curves, {seconds:.0f} s")
