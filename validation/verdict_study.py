@@ -47,14 +47,15 @@ def dataset(grid: np.ndarray, seed: int, n_powerlaw: int = 3
     """A simulated table of 10 sigmoid tasks and ``n_powerlaw`` power-law tasks, and truths."""
     rng = np.random.default_rng(seed)
     width = np.r_[rng.uniform(0.3, 0.7, 5), rng.uniform(2.5, 4.0, 5)]
+    kind = np.where(width < 1, "sharp", "smooth")
     truths = pd.DataFrame({
-        "task": [f"{'sharp' if w < 1 else 'smooth'}_{i}" for i, w in enumerate(width)],
+        "task": [f"{k}_{i}" for i, k in enumerate(kind)],
         "x0": rng.uniform(9.6, 10.4, 10), "logk": np.log(2 * C.LN9 / width), "lapse": 0.05,
         "width": width,
     })
     table = simulate_table("sigmoid", truths.to_dict("records"), grid, n_items=500,
                            chance=0.25, seed=rng)
-    truths["truth"] = np.where(width < 1, "sharp", "smooth")
+    truths["truth"] = kind
     if n_powerlaw:  # drawn after the sigmoid tasks: those stay what they were without them
         pw = rng.uniform(2.0, 3.0, n_powerlaw)
         pl = pd.DataFrame({"task": [f"powerlaw_{i}" for i in range(n_powerlaw)],

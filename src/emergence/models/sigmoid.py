@@ -4,8 +4,7 @@
 
 Priors. Each curve parameter has a population across series and a wide stage-1 prior (the
 prior of a curve analysed alone, and of the per-curve engine's first stage), which covers the
-population's prior predictive, tails included (``tests/test_stage1_priors.py``):
-
+population's prior predictive, tails included (``tests/test_stage1_priors.py``).
 Both populations are ``StudentT(4, mu, sigma)`` (heavy tails: a curve whose data say "sharp"
 stays sharp among smooth ones); both stage-1 priors are Student-t with the same 4 degrees of
 freedom (:func:`~emergence.models.base.stage1_prior`).
