@@ -13,13 +13,14 @@ from emergence import curves as C
 FAST = {"draws": 200, "tune": 200, "chains": 4, "seed": 11}
 
 
-def _table(n_curves: int = 4, seed: int = 0, extra: pd.DataFrame | None = None) -> em.ScoreTable:
+def _table(n_curves: int = 4, seed: int = 0, extra: pd.DataFrame | None = None,
+           widths: tuple[float, ...] = (0.5, 2.5, 0.8, 3.0)) -> em.ScoreTable:
     """Sigmoid curves with known parameters: 8 sizes over 3 decades, 2000 items, logit noise."""
     rng = np.random.default_rng(seed)
     x = np.linspace(8.0, 11.0, 8)
     rows = []
     for t in range(n_curves):
-        x0, width = 9.0 + 0.5 * t, [0.5, 2.5, 0.8, 3.0][t % 4]
+        x0, width = 9.0 + 0.5 * t, widths[t % len(widths)]
         mu = C.mean(C.SIGMOID, x, 0.0, 0.1, x0=x0, logk=np.log(2 * C.LN9 / width))
         p = 1 / (1 + np.exp(-(np.log(mu) - np.log1p(-mu) + rng.normal(0, 0.2, len(x)))))
         k = rng.binomial(2000, p)
@@ -120,3 +121,52 @@ def test_slowly_mixing_population_chain_is_extended() -> None:
     longer = run_stage_two(dens, draws, chains=2, draws=100, seed=3, ess_min=150)
     assert plain.thin == 1 and longer.thin > 1
     assert min_ess(longer) > 1.5 * min_ess(plain)
+
+
+def test_failing_curve_is_resampled_under_the_light_proposal_and_reverted_when_uncovered(
+        monkeypatch) -> None:
+    """A curve whose stage-1 diagnostics fail is sampled again under normal stage-1 priors for
+    log k (the light proposal); it takes those draws only if they pass, the population step
+    divides by the proposal each curve was drawn from, and when the fitted population is not
+    covered by the light proposal (forced here by a bound of 0) the curve gets its Student-t
+    draws back. The failure is forced by editing curve 0's diagnostics row; the other curves'
+    draws are untouched in both paths. Six curves of similar widths (0.9-1.2 decades) make a
+    narrow population (the light proposal covers it); the width mix of :func:`_table` makes a
+    wide one (log k scale 0.87, weight ratio 1e4: not covered)."""
+    import emergence.engine as E
+    from emergence.config import make_config
+    from emergence.models import get
+
+    M = get("sigmoid")
+    cfg = make_config(pooling="partial", **FAST)
+    md = M.prepare(_table(6, widths=(0.9, 1.1, 1.0, 1.2)), cfg)
+    sampler = E.CurveSampler(M, md, cfg)
+    labels = md.series["label"].tolist()
+    names = [p.name for p in M.all_params(md.likelihood)]
+    data = sampler.curve_data(md.obs)
+
+    def stage_one():
+        s1, diag = E.run_stage_one(sampler, data, labels, names, cfg.seed)
+        diag.loc[0, "divergences"] = 3  # pretend curve 0 failed
+        return s1, diag
+
+    s1, diag = stage_one()
+    before = {k: v.copy() for k, v in s1.values.items()}
+    fb = E.light_fallback(M, md, sampler, data, labels, names, s1, diag)
+    assert fb.curves.tolist() == [0]
+    assert fb.md_light.priors["logk"].dist == "Normal"
+    assert fb.md_light.priors["x0"] == md.priors["x0"]  # the threshold keeps its proposal
+    assert not np.array_equal(s1.values["logk"][0], before["logk"][0])
+    for k in before:
+        np.testing.assert_array_equal(s1.values[k][1:], before[k][1:])
+    s2, light = E._population(M, md, cfg, s1, fb)
+    assert light.tolist() == [True] + [False] * 5  # a narrow population is covered
+
+    s1, diag = stage_one()
+    fb = E.light_fallback(M, md, sampler, data, labels, names, s1, diag)
+    monkeypatch.setattr(E, "LIGHT_MAX_RATIO", 0.0)
+    s2, light = E._population(M, md, cfg, s1, fb)
+    assert not light.any()
+    for k in before:
+        np.testing.assert_array_equal(s1.values[k], before[k])
+    assert any("does not cover" in n for n in s1.notes)

@@ -11,11 +11,10 @@ centre had ranks in the extreme bins 52-100 % of the time instead of 20 %).
 from __future__ import annotations
 
 import numpy as np
-import pymc as pm
 import pytest
 
 from emergence.models import get
-from emergence.models.base import NOISE_PARAMS
+from emergence.models.base import NOISE_PARAMS, predictive_log_ratio
 from emergence.priors import Prior
 
 CONTEXT = {"x_mid": 10.0}
@@ -38,15 +37,11 @@ def _pooled_params() -> list:
 
 
 def _log_ratio(p, stage1: Prior, n_theta: int = 2000, n_hyper: int = 1000) -> np.ndarray:
-    """log(prior predictive density / stage-1 density) at prior-predictive draws (PyMC's own
-    densities; the predictive density is averaged over independent hyperprior draws)."""
+    """log(prior predictive density / stage-1 density) at prior-predictive draws (the
+    predictive density is averaged over independent hyperprior draws)."""
     mu = p.mu.draw(n_theta + n_hyper, CONTEXT, seed=1)
     sd = p.sigma.draw(n_theta + n_hyper, CONTEXT, seed=2)
-    theta = pm.draw(p.population_dist(mu[:n_theta], sd[:n_theta]), random_seed=3)
-    theta = np.sort(theta)[int(0.001 * n_theta):int(0.999 * n_theta)]
-    lp = pm.logp(p.population_dist(mu[n_theta:, None], sd[n_theta:, None]), theta[None, :]).eval()
-    log_ppd = np.logaddexp.reduce(lp, axis=0) - np.log(n_hyper)
-    return log_ppd - pm.logp(stage1.dist_rv(CONTEXT), theta).eval()
+    return predictive_log_ratio(p, stage1, mu, sd, CONTEXT, n_theta)[1]
 
 
 @pytest.mark.parametrize("param", _pooled_params())

@@ -510,7 +510,8 @@ def _failing(diag: Any, config: Any) -> tuple[np.ndarray, np.ndarray]:
 def run_stage_one(sampler: CurveSampler, data: list[np.ndarray], labels: list[str],
                   diag_names: list[str], seed: int, extend: int = 3) -> tuple[StageOne, Any]:
     """Sample every curve; re-run divergent curves at a higher target acceptance and give slowly
-    mixing ones more draws (up to ``extend`` times), each curve on its own.
+    mixing ones more draws at that target acceptance (up to ``extend`` times), each curve on its
+    own.
 
     More draws come from an independent run of the curve's chains (2, 4, 8 times ``draws``, with
     64-step trajectories), appended to each chain and thinned back to ``draws``, so every
@@ -538,10 +539,11 @@ def run_stage_one(sampler: CurveSampler, data: list[np.ndarray], labels: list[st
     for r in range(extend):
         if not len(slow):
             break
-        ta = np.where(np.isin(slow, bad_div), RETRY_TARGET_ACCEPT, float(cfg.target_accept))
+        # always the retry's target acceptance: taking it from the batch (as until 2026-11-27)
+        # made a curve's draws depend on whether another slow curve had diverged
         D = divergent.shape[2]
         more = D * 2 ** (r + 1)
-        v, d, _ = sampler.run(data, labels, slow, seed, float(ta.max()), salt=2 + r,
+        v, d, _ = sampler.run(data, labels, slow, seed, RETRY_TARGET_ACCEPT, salt=2 + r,
                               n_steps=RETRY_STEPS, draws=more)
         keep = np.linspace(0, D + more - 1, D).round().astype(int)  # thin to D per chain
         for k in values:
@@ -571,7 +573,7 @@ class StageTwo:
 
 def run_stage_two(dens: Any, stage1: dict[str, np.ndarray], chains: int, draws: int,
                   seed: int, burn: int = STAGE2_BURN, ess_min: float = 0.0,
-                  extend: int = STAGE2_EXTEND) -> StageTwo:
+                  extend: int = STAGE2_EXTEND, lp1: np.ndarray | None = None) -> StageTwo:
     """Metropolis-within-Gibbs over population parameters and per-curve stage-1 draw indices.
 
     The chain runs as repeated calls of one compiled JAX program (a block of
@@ -595,13 +597,17 @@ def run_stage_two(dens: Any, stage1: dict[str, np.ndarray], chains: int, draws: 
         the chain continues for 2, 4, ... (up to ``2**extend``) times ``draws`` more kept states
         and the whole is thinned back to ``draws`` (a population near 0 spread couples the
         indices and the hyperparameters and mixes slowly).
+    lp1 : array (curves, n), optional
+        Log stage-1 prior density of each draw (default: ``dens``'s stage-1 priors). Curves may
+        have different stage-1 priors (proposals): the weights divide by each curve's own.
     """
     jax = _jax()
     t0 = time.perf_counter()
     names = dens.pooled
     T = np.stack([stage1[k] for k in names])  # (J, S, n)
     J, S, n = T.shape
-    lp1 = sum(dens.stage1(k, stage1[k]) for k in names)  # (S, n)
+    if lp1 is None:
+        lp1 = sum(dens.stage1(k, stage1[k]) for k in names)  # (S, n)
     Sp = max(4, 1 << int(np.ceil(np.log2(S))))
     n_pad = max(2048, 1 << int(np.ceil(np.log2(n))))  # 4 x 500 default draws: one shape
     rows = np.concatenate([np.arange(S), np.zeros(Sp - S, int)])
@@ -759,10 +765,11 @@ def sample_percurve(model_cls: Any, md: Any, config: Any,
     refits of the same model and options).
 
     The tree has ``posterior`` (the hierarchical posterior: per-series parameters and the
-    population's ``mu_*``/``sigma_*``), ``stage1`` (each curve alone under its wide stage-1
+    population's ``mu_*``/``sigma_*``), ``stage1`` (each curve alone under its stage-1
     prior: the no-pooling posterior), ``sample_stats`` (stage-1 divergences per series) and
     ``curve_diagnostics`` (per-series R-hat, ESS and divergences of stage 1, acceptance of the
-    population step).
+    population step, ``light_proposal``: whether the curve's stage-1 draws come from the
+    fallback proposal, see :func:`light_fallback`).
     """
     import xarray as xr
 
@@ -771,33 +778,154 @@ def sample_percurve(model_cls: Any, md: Any, config: Any,
     names = [p.name for p in model_cls.all_params(md.likelihood)]
     data = sampler.curve_data(md.obs)
     s1, diag = run_stage_one(sampler, data, labels, names, int(config.seed))
-    S, C, D = s1.divergent.shape
-    stage1 = _series_ds(s1.values, labels)
+    S = s1.divergent.shape[0]
     timing = {"compile": sampler.compile_seconds, "stage1": s1.seconds, "stage2": 0.0}
+    light = np.zeros(S, bool)
+    s2 = None
+    if md.pooled and S >= 2:
+        fb = light_fallback(model_cls, md, sampler, data, labels, names, s1, diag)
+        s2, light = _population(model_cls, md, config, s1, fb)
+        diag = fb.diag if light.any() else diag
+        timing["stage2"] = s2.seconds
+    stage1 = _series_ds(s1.values, labels)
     diag_ds = xr.Dataset({k: ("series", diag[k].to_numpy()) for k in diag.columns},
                          coords={"series": labels})
+    diag_ds["light_proposal"] = ("series", light)
     post = stage1
-    if md.pooled and S >= 2:
-        from .models.base import population_densities
-
-        dens = population_densities(model_cls, md)
+    if s2 is not None:
         flat = {k: v.reshape(S, -1) for k, v in s1.values.items()}
-        target = min(float(config.ess_min), 0.5 * C * D)  # reachable with C x D draws
-        s2 = run_stage_two(dens, {k: flat[k] for k in dens.pooled}, C, D, int(config.seed),
-                           ess_min=target)
-        if s2.thin > 1:
-            s1.notes.append(f"The population chain mixed slowly (bulk ESS below {target:.0f}): "
-                            f"it ran {s2.thin} times as long, thinned to {D} draws per chain.")
         # flat[k][s, index[c, d, s]] for every chain c, draw d and curve s
         post = xr.Dataset({k: (("chain", "draw", "series"), v.T[s2.index, np.arange(S)])
                            for k, v in flat.items()}, coords=stage1.coords)
         for k, v in s2.hyper.items():
             post[k] = (("chain", "draw"), v)
         diag_ds["accept_population"] = ("series", s2.accept_index)
-        timing["stage2"] = s2.seconds
     stats = xr.Dataset({"diverging": (("chain", "draw", "series"),
                                       np.moveaxis(s1.divergent, 0, -1))},
                        coords=stage1.coords)
     tree = xr.DataTree.from_dict({"posterior": post, "stage1": stage1, "sample_stats": stats,
                                   "curve_diagnostics": diag_ds})
     return tree, timing, s1.notes, sampler
+
+
+@dataclass
+class Fallback:
+    """Curves re-sampled under the light proposal (:func:`light_fallback`): their indices,
+    the light ``ModelData``, the heavy-prior draws they replaced (to restore them if the
+    fitted population is not covered) and the diagnostics with the light runs in."""
+
+    curves: np.ndarray
+    md_light: Any = None
+    heavy: dict[str, np.ndarray] = field(default_factory=dict)
+    heavy_divergent: np.ndarray | None = None
+    diag: Any = None
+
+
+def light_fallback(model_cls: Any, md: Any, sampler: CurveSampler, data: list[np.ndarray],
+                   labels: list[str], names: list[str], s1: StageOne, diag: Any) -> Fallback:
+    """Re-sample the curves that still fail their diagnostics under a light proposal.
+
+    The stage-1 prior of a pooled parameter is a *proposal* of the population step: any proper
+    prior works as long as the step divides by it and it covers the population. Curves that
+    failed (after :func:`run_stage_one`'s retries) are run again with the Student-t stage-1
+    prior of each parameter declared ``light`` (the steepness, not the threshold) replaced by
+    the normal of the same location and scale
+    (:func:`emergence.models.base.light_proposal`); a curve takes the new draws (in ``s1``,
+    in place) only if they pass. :func:`_population` then checks coverage and may undo it.
+    """
+    from dataclasses import replace
+
+    from .models.base import light_proposal
+
+    div, slow = _failing(diag, sampler.config)
+    bad = np.union1d(div, slow).astype(int)
+    light = {p.name: light_proposal(md.priors[p.name])
+             for p in model_cls.all_params(md.likelihood) if p.pooled and p.light}
+    light = {k: v for k, v in light.items() if v is not None}
+    if not len(bad) or not light:
+        return Fallback(np.array([], int))
+    md_light = replace(md, priors={**md.priors, **light})
+    ls = CurveSampler(model_cls, md_light, sampler.config, n_rows=sampler.n_rows,
+                      scheduler=sampler.scheduler)
+    sub = [a[bad] for a in data]
+    sl, dl = run_stage_one(ls, sub, [labels[i] for i in bad], names, int(sampler.config.seed))
+    dv, sw = _failing(dl, sampler.config)
+    ok = np.setdiff1d(np.arange(len(bad)), np.union1d(dv, sw))
+    take = bad[ok]
+    fb = Fallback(take, md_light, {k: v[take].copy() for k, v in s1.values.items()},
+                  s1.divergent[take].copy(), diag.copy())
+    for k in s1.values:
+        s1.values[k][take] = sl.values[k][ok]
+    s1.divergent[take] = sl.divergent[ok]
+    fb.diag.iloc[take] = dl.iloc[ok].to_numpy()
+    s1.seconds += sl.seconds + ls.compile_seconds
+    s1.notes.append(f"{len(bad)} curve(s) still failing were re-sampled under normal stage-1 "
+                    f"priors (the light proposal); {len(take)} passed.")
+    return fb
+
+
+#: Largest ratio of the fitted population's importance weight (population predictive /
+#: light proposal) in its central 99.8 % to the weight at its median: beyond it the light
+#: proposal does not cover the population's tails (the bound of tests/test_stage1_priors.py).
+LIGHT_MAX_RATIO = 2.0
+
+
+def _population(model_cls: Any, md: Any, config: Any, s1: StageOne, fb: Fallback
+                ) -> tuple[StageTwo, np.ndarray]:
+    """The population step, each curve's draws weighted by its own proposal. When light draws
+    were taken and the fitted population is not covered by the light proposal, they are
+    replaced by the heavy-prior ones again and the step re-run. Returns the step and the mask
+    of curves whose draws are light."""
+    from .models.base import population_densities
+
+    S, C, D = s1.divergent.shape
+    dens = population_densities(model_cls, md)
+    light = np.isin(np.arange(S), fb.curves)
+    target = min(float(config.ess_min), 0.5 * C * D)  # reachable with C x D draws
+
+    def step() -> StageTwo:
+        flat = {k: s1.values[k].reshape(S, -1) for k in dens.pooled}
+        lp1 = sum(dens.stage1(k, flat[k]) for k in dens.pooled)
+        if light.any():
+            dl = population_densities(model_cls, fb.md_light)
+            lp1[light] = sum(dl.stage1(k, flat[k][light]) for k in dens.pooled)
+        s2 = run_stage_two(dens, flat, C, D, int(config.seed), ess_min=target, lp1=lp1)
+        if s2.thin > 1:
+            s1.notes.append(f"The population chain mixed slowly (bulk ESS below {target:.0f}): "
+                            f"it ran {s2.thin} times as long, thinned to {D} draws per chain.")
+        return s2
+
+    s2 = step()
+    if light.any():
+        ratio = light_excess(model_cls, md, fb.md_light, s2.hyper, int(config.seed))
+        if ratio >= LIGHT_MAX_RATIO:
+            for k in s1.values:
+                s1.values[k][fb.curves] = fb.heavy[k]
+            s1.divergent[fb.curves] = fb.heavy_divergent
+            light[:] = False
+            s1.notes.append(f"The light proposal does not cover the fitted population (weight "
+                            f"ratio {ratio:.2g} >= {LIGHT_MAX_RATIO:g}): those curves keep "
+                            "their Student-t stage-1 draws and diagnostics.")
+            s2 = step()
+    return s2, light
+
+
+def light_excess(model_cls: Any, md: Any, md_light: Any, hyper: dict[str, np.ndarray],
+                 seed: int, n_dens: int = 1000) -> float:
+    """Largest ratio, over the pooled parameters whose proposal is light, of the fitted
+    population's importance weight anywhere in its central 99.8 % to the weight at its median
+    (:func:`emergence.models.base.predictive_log_ratio` with posterior hyperparameters)."""
+    from .models.base import predictive_log_ratio
+
+    rng = np.random.default_rng(curve_seed(seed, "__light__"))
+    worst = 0.0
+    for p in model_cls.all_params(md.likelihood):
+        if not p.pooled or md_light.priors[p.name] == md.priors[p.name]:
+            continue
+        mu, sd = hyper[f"mu_{p.name}"].ravel(), hyper[f"sigma_{p.name}"].ravel()
+        pick = rng.integers(len(mu), size=n_dens)
+        _, r = predictive_log_ratio(p, md_light.priors[p.name], np.concatenate([mu, mu[pick]]),
+                                    np.concatenate([sd, sd[pick]]), md.context, len(mu),
+                                    seed=int(rng.integers(2**31)))
+        worst = max(worst, float(r.max() - r[len(r) // 2]))
+    return float(np.exp(worst))
