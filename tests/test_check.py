@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import emergence as em
 from emergence.check import chance_test, check, power_law_link
 from emergence.simulate import simulate_table
 
@@ -215,3 +216,57 @@ def test_prior_sensitivity_on_the_joint_engine():
     assert len(ps) == 3 and np.isfinite(ps[["psense_prior", "psense_likelihood"]]).all().all()
     assert set(ps["psense_diagnosis"]) <= {"ok", "prior-data conflict", "strong prior / weak "
                                            "likelihood"}
+
+
+@pytest.mark.parametrize("p_above, p_sharp, verdict", [
+    (0.9, 0.01, "undetermined"),  # slow lower tail, midpoint beyond the largest model
+    (0.9, 0.99, "undetermined"),
+    (0.1, 0.01, "smooth"),  # midpoint inside the tested range: the rise is seen
+])
+def test_threshold_beyond_range_blocks_both_calls(p_above, p_sharp, verdict):
+    """With the threshold probably beyond the tested scales only one side of the rise is seen;
+    its width then comes from the logistic's symmetric tails, so neither call is made."""
+    from emergence.check import _verdict
+    from emergence.config import make_config
+
+    rec = _verdict(_row(p_sharp=p_sharp, preferred="indistinguishable",
+                        p_threshold_above=p_above, p_threshold_below=0.0),
+                   None, make_config(), None, None)
+    assert rec["verdict"] == verdict, rec["reasons"]
+    assert ("threshold_beyond_range" in rec["reasons"]) == (p_above > 0.5)
+
+
+def test_one_scale_in_a_tightly_bracketed_rise_informs_the_width():
+    """At most one tested scale in the rise leaves the width open only when the scales around
+    the rise are at least ``sharp_width`` apart (a gap); on a dense grid (quarter decades) the
+    scores below and above a sharp rise bound its width (``bracket`` 0.5 decade)."""
+    from emergence.coverage import sampling_diagnostics
+
+    class Stub:  # a FitLike with a known transition region (no sampling needed)
+        def __init__(self, xs):
+            from emergence.config import make_config
+            from emergence.models import get
+
+            self.model = get("sigmoid")
+            self.config = make_config(seed=0)
+            frame = pd.DataFrame({"task": "t", "model": [f"m{i}" for i in range(len(xs))],
+                                  "params": 10 ** np.asarray(xs), "score": 0.5,
+                                  "n_items": 1000, "chance": 0.0})
+            self.model_data = self.model.prepare(em.load_scores(frame), self.config)
+            self.series = self.model_data.series
+            n = 400
+            self._d = {"x0": np.full((n, 1), 10.0), "logk": np.full((n, 1), _logk(0.4)),
+                       "lapse_logit": np.full((n, 1), -3.0), "log_tau": np.full((n, 1), -1.0)}
+
+        def draws(self, name):
+            if name in self._d:
+                return self._d[name]
+            w = self.model.width(**{k: self._d[k] for k in ("x0", "logk")})
+            return w if name == "width" else np.full_like(w, 10.0)
+
+    dense = sampling_diagnostics(Stub(np.arange(9.0, 11.01, 0.25))).iloc[0]
+    assert dense["n_in_transition"] == 1 and dense["bracket"] == pytest.approx(0.5)
+    gap = sampling_diagnostics(Stub([8.0, 8.5, 9.0, 10.0, 11.5, 12.0])).iloc[0]
+    assert gap["n_in_transition"] == 1 and gap["bracket"] == pytest.approx(2.5)
+    beyond = sampling_diagnostics(Stub([8.0, 8.5, 9.0, 9.5])).iloc[0]
+    assert np.isnan(beyond["bracket"])

@@ -159,13 +159,13 @@ def test_failing_curve_is_resampled_under_the_light_proposal_and_reverted_when_u
     assert not np.array_equal(s1.values["logk"][0], before["logk"][0])
     for k in before:
         np.testing.assert_array_equal(s1.values[k][1:], before[k][1:])
-    s2, light = E._population(M, md, cfg, s1, fb)
+    _, light = E._population(M, md, cfg, s1, fb)
     assert light.tolist() == [True] + [False] * 5  # a narrow population is covered
 
     s1, diag = stage_one()
     fb = E.light_fallback(M, md, sampler, data, labels, names, s1, diag)
     monkeypatch.setattr(E, "LIGHT_MAX_RATIO", 0.0)
-    s2, light = E._population(M, md, cfg, s1, fb)
+    _, light = E._population(M, md, cfg, s1, fb)
     assert not light.any()
     for k in before:
         np.testing.assert_array_equal(s1.values[k], before[k])

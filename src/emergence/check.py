@@ -57,7 +57,8 @@ REASONS: dict[str, str] = {
                           "re-sampled alone; its numbers are not trustworthy. Run longer "
                           "(draws=2000, tune=1000) or evaluate more model sizes for this curve",
     "uninformed_width": "the data carry no information on the width (flat at chance, or at "
-                        "most one tested scale in the rise): the reported interval is the "
+                        "most one tested scale in the rise with the scales around it "
+                        "{sharp_width:g} decade(s) or more apart): the reported interval is the "
                         "prior's, and neither a sharp nor a smooth call can rest on it",
     "no_scale_in_rise": "no tested scale lies inside the 10 %-90 % transition region, so the "
                         "sharpness rests on the curve's assumed shape, not on observed points; "
@@ -65,7 +66,10 @@ REASONS: dict[str, str] = {
     "prior_driven_width": "the width posterior is prior-driven (posterior/prior interval "
                           "ratio {contraction:.2f})",
     "threshold_beyond_range": "the threshold probably lies outside the tested scales "
-                              "(P(above) = {p_above:.2f}, P(below) = {p_below:.2f})",
+                              "(P(above) = {p_above:.2f}, P(below) = {p_below:.2f}): the data "
+                              "show one side of the rise, and its width comes from the "
+                              "assumed shape, so neither a sharp nor a smooth call rests on "
+                              "observed points",
     "smooth_model_preferred": "a smooth curve ({preferred}) predicts unseen scales better than "
                               "the sigmoid (elpd difference >= 4 and > 2 SE)",
     "sigmoid_preferred": "the sigmoid predicts unseen scales better than every smooth curve "
@@ -110,10 +114,14 @@ REASONS: dict[str, str] = {
 #: Codes that prevent any verdict but ``undetermined``.
 BLOCKING = ("too_sparse", "diagnostics_failed", "flat_at_chance")
 #: Codes that prevent ``emergent`` (the claim then is ``undetermined``).
-BLOCK_EMERGENT = ("no_scale_in_rise", "prior_driven_width", "threshold_beyond_range",
-                  "above_chance_at_smallest", "prior_sensitive", "pareto_k_high")
-#: Codes that prevent both ``emergent`` and ``smooth``.
-BLOCK_CALL = ("noise_model_sensitive", "pooling_sensitive", "ppc_misfit", "uninformed_width")
+BLOCK_EMERGENT = ("no_scale_in_rise", "prior_driven_width", "above_chance_at_smallest",
+                  "prior_sensitive", "pareto_k_high")
+#: Codes that prevent both ``emergent`` and ``smooth``. ``threshold_beyond_range`` blocked only
+#: ``emergent`` until 2026-11-27; a slow lower tail (GPT-Neo/J arithmetic_2dm: 0.02-0.42
+#: over 2.2 decades, midpoint above 20B) was then called ``smooth`` because a logistic's tails
+#: are symmetric, not because the rise was seen.
+BLOCK_CALL = ("noise_model_sensitive", "pooling_sensitive", "ppc_misfit", "uninformed_width",
+              "threshold_beyond_range")
 #: Posterior predictive interval mass of the misfit check.
 PPC_MASS = 0.99
 MIN_SCALES_FOR_VERDICT = 4

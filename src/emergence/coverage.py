@@ -6,6 +6,10 @@ For each curve of a :class:`~emergence.results.Fit`:
 
 * ``n_in_transition`` — tested scales inside the posterior-median 10 %-90 % transition region,
   and ``p_no_scale_in_rise`` — posterior probability that no tested scale lies inside it;
+* ``bracket`` — decades between the tested scales that bracket that region (the largest below
+  it and the smallest above it; NaN when the region reaches past the tested range): a rise
+  with at most one tested scale inside still has its width bounded by the data when this is
+  short;
 * ``width_contraction`` — 90 % interval length of log(width), posterior over prior (1 = the data
   taught nothing about the width; the prior is simulated from the model's declarative priors);
   ``prior_driven_width`` when it exceeds :data:`PRIOR_DRIVEN`;
@@ -124,6 +128,8 @@ def sampling_diagnostics(f: FitLike) -> pd.DataFrame:
         lo, hi = np.minimum(a, b), np.maximum(a, b)
         m_lo, m_hi = float(np.median(lo)), float(np.median(hi))
         n_in = int(np.sum((xs >= m_lo) & (xs <= m_hi)))
+        below, above = xs[xs < m_lo], xs[xs > m_hi]
+        bracket = float(above.min() - below.max()) if len(below) and len(above) else np.nan
         inside = (xs[None, :] >= lo[:, None]) & (xs[None, :] <= hi[:, None])
         p_none = float(np.mean(~inside.any(axis=1)))
         lw = np.log(width[:, i])
@@ -131,6 +137,7 @@ def sampling_diagnostics(f: FitLike) -> pd.DataFrame:
         contraction = post_len / prior_len if prior_len > 0 else np.nan
         rows.append({
             "n_in_transition": n_in,
+            "bracket": bracket,
             "p_no_scale_in_rise": p_none,
             "transition_lo": m_lo,
             "transition_hi": m_hi,

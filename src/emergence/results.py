@@ -379,12 +379,18 @@ class Fit:
 
     def _uninformed_widths(self, out: pd.DataFrame) -> pd.DataFrame:
         """Curves that carry no information on their width -- flat at chance, or at most one
-        tested scale inside the rise -- report the curve-alone (stage-1) posterior, its interval
-        widened to at least the stage-1 prior's: pooling must not lend them the crowd's width.
-        Column ``width_informed`` marks them (False)."""
+        tested scale inside the rise and the scales around it farther apart than
+        ``sharp_width`` -- report the curve-alone (stage-1) posterior, its interval widened to
+        at least the stage-1 prior's: pooling must not lend them the crowd's width. Column
+        ``width_informed`` marks them (False).
+
+        A rise bracketed by tested scales closer than ``sharp_width`` (``bracket``) is informed
+        even with one scale inside: scores below the rise on one side and above it on the other
+        bound its width by the bracket (a dense grid on which a sharp rise holds one scale)."""
         flat = flat_at_chance(self.model_data.obs).reindex(range(len(out))).fillna(False)
         out["flat_at_chance"] = flat.to_numpy(bool)
-        out["width_informed"] = ~(out["flat_at_chance"] | (out["n_in_transition"] <= 1))
+        open_rise = (out["n_in_transition"] <= 1) & ~(out["bracket"] < self.config.sharp_width)
+        out["width_informed"] = ~(out["flat_at_chance"] | open_rise)
         if out["width_informed"].all() or "stage1" not in self.tree.children:
             return out
         w1 = self.tree["stage1"]["width"].stack(sample=("chain", "draw")).transpose(
