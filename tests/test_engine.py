@@ -128,11 +128,11 @@ def test_failing_curve_is_resampled_under_the_light_proposal_and_reverted_when_u
     """A curve whose stage-1 diagnostics fail is sampled again under normal stage-1 priors for
     log k (the light proposal); it takes those draws only if they pass, the population step
     divides by the proposal each curve was drawn from, and when the fitted population is not
-    covered by the light proposal (forced here by a bound of 0) the curve gets its Student-t
-    draws back. The failure is forced by editing curve 0's diagnostics row; the other curves'
-    draws are untouched in both paths. Six curves of similar widths (0.9-1.2 decades) make a
-    narrow population (the light proposal covers it); the width mix of :func:`_table` makes a
-    wide one (log k scale 0.87, weight ratio 1e4: not covered)."""
+    covered by the light proposal for that curve (its importance weights' Pareto k-hat at or
+    above the bound, forced here by a bound of -inf) the curve gets its Student-t draws back.
+    The failure is forced by editing curve 0's diagnostics row; the other curves' draws are
+    untouched in both paths. Six curves of similar widths (0.9-1.2 decades) make a
+    narrow population, which the light proposal covers (k-hat < 0.7)."""
     import emergence.engine as E
     from emergence.config import make_config
     from emergence.models import get
@@ -164,7 +164,7 @@ def test_failing_curve_is_resampled_under_the_light_proposal_and_reverted_when_u
 
     s1, diag = stage_one()
     fb = E.light_fallback(M, md, sampler, data, labels, names, s1, diag)
-    monkeypatch.setattr(E, "LIGHT_MAX_RATIO", 0.0)
+    monkeypatch.setattr(E, "LIGHT_KHAT_MAX", -np.inf)
     _, light = E._population(M, md, cfg, s1, fb)
     assert not light.any()
     for k in before:

@@ -819,6 +819,7 @@ class Fallback:
     heavy: dict[str, np.ndarray] = field(default_factory=dict)
     heavy_divergent: np.ndarray | None = None
     diag: Any = None
+    heavy_diag: Any = None
 
 
 def light_fallback(model_cls: Any, md: Any, sampler: CurveSampler, data: list[np.ndarray],
@@ -831,7 +832,8 @@ def light_fallback(model_cls: Any, md: Any, sampler: CurveSampler, data: list[np
     prior of each parameter declared ``light`` (the steepness, not the threshold) replaced by
     the normal of the same location and scale
     (:func:`emergence.models.base.light_proposal`); a curve takes the new draws (in ``s1``,
-    in place) only if they pass. :func:`_population` then checks coverage and may undo it.
+    in place) only if they pass. :func:`_population` then checks coverage per curve
+    (:func:`light_khat`) and may undo it.
     """
     from dataclasses import replace
 
@@ -853,7 +855,7 @@ def light_fallback(model_cls: Any, md: Any, sampler: CurveSampler, data: list[np
     ok = np.setdiff1d(np.arange(len(bad)), np.union1d(dv, sw))
     take = bad[ok]
     fb = Fallback(take, md_light, {k: v[take].copy() for k, v in s1.values.items()},
-                  s1.divergent[take].copy(), diag.copy())
+                  s1.divergent[take].copy(), diag.copy(), diag.copy())
     for k in s1.values:
         s1.values[k][take] = sl.values[k][ok]
     s1.divergent[take] = sl.divergent[ok]
@@ -864,18 +866,19 @@ def light_fallback(model_cls: Any, md: Any, sampler: CurveSampler, data: list[np
     return fb
 
 
-#: Largest ratio of the fitted population's importance weight (population predictive /
-#: light proposal) in its central 99.8 % to the weight at its median: beyond it the light
-#: proposal does not cover the population's tails (the bound of tests/test_stage1_priors.py).
-LIGHT_MAX_RATIO = 2.0
+#: Largest Pareto k-hat (Vehtari et al. 2024) of a light curve's importance weights (fitted
+#: population predictive / light proposal, over its own stage-1 draws): above it the weights
+#: are too heavy-tailed for the population step to trust, and the curve's heavy-prior draws
+#: come back.
+LIGHT_KHAT_MAX = 0.7
 
 
 def _population(model_cls: Any, md: Any, config: Any, s1: StageOne, fb: Fallback
                 ) -> tuple[StageTwo, np.ndarray]:
-    """The population step, each curve's draws weighted by its own proposal. When light draws
-    were taken and the fitted population is not covered by the light proposal, they are
-    replaced by the heavy-prior ones again and the step re-run. Returns the step and the mask
-    of curves whose draws are light."""
+    """The population step, each curve's draws weighted by its own proposal. A light curve
+    whose importance weights under the fitted population are heavy-tailed (:func:`light_khat`
+    >= :data:`LIGHT_KHAT_MAX`) gets its heavy-prior draws back, and the step is re-run. Returns
+    the step and the mask of curves whose draws are light."""
     from .models.base import population_densities
 
     S, C, D = s1.divergent.shape
@@ -897,35 +900,48 @@ def _population(model_cls: Any, md: Any, config: Any, s1: StageOne, fb: Fallback
 
     s2 = step()
     if light.any():
-        ratio = light_excess(model_cls, md, fb.md_light, s2.hyper, int(config.seed))
-        if ratio >= LIGHT_MAX_RATIO:
+        khat = light_khat(model_cls, md, fb.md_light, s2.hyper, s1, np.flatnonzero(light),
+                          int(config.seed))
+        back = np.flatnonzero(light)[khat >= LIGHT_KHAT_MAX]
+        if len(back):
+            rows = np.flatnonzero(np.isin(fb.curves, back))
             for k in s1.values:
-                s1.values[k][fb.curves] = fb.heavy[k]
-            s1.divergent[fb.curves] = fb.heavy_divergent
-            light[:] = False
-            s1.notes.append(f"The light proposal does not cover the fitted population (weight "
-                            f"ratio {ratio:.2g} >= {LIGHT_MAX_RATIO:g}): those curves keep "
-                            "their Student-t stage-1 draws and diagnostics.")
+                s1.values[k][back] = fb.heavy[k][rows]
+            s1.divergent[back] = fb.heavy_divergent[rows]
+            fb.diag.iloc[back] = fb.heavy_diag.iloc[back].to_numpy()
+            light[back] = False
+            s1.notes.append(f"{len(back)} of them: the light proposal does not cover the "
+                            f"fitted population for this curve (Pareto k-hat of its weights >= "
+                            f"{LIGHT_KHAT_MAX:g}); they keep their Student-t stage-1 draws and "
+                            "diagnostics.")
             s2 = step()
     return s2, light
 
 
-def light_excess(model_cls: Any, md: Any, md_light: Any, hyper: dict[str, np.ndarray],
-                 seed: int, n_dens: int = 1000) -> float:
-    """Largest ratio, over the pooled parameters whose proposal is light, of the fitted
-    population's importance weight anywhere in its central 99.8 % to the weight at its median
-    (:func:`emergence.models.base.predictive_log_ratio` with posterior hyperparameters)."""
-    from .models.base import predictive_log_ratio
+def light_khat(model_cls: Any, md: Any, md_light: Any, hyper: dict[str, np.ndarray],
+               s1: StageOne, curves: np.ndarray, seed: int, n_dens: int = 500) -> np.ndarray:
+    """Pareto k-hat of each light curve's importance weights: fitted population predictive
+    (the population mixed over ``n_dens`` posterior hyperparameter draws) over light proposal,
+    at the curve's own stage-1 draws, for the parameters whose proposal is light.
+
+    Large weights in the draws' tail (k-hat >= 0.7) mean the population puts mass where the
+    light proposal thinned the draws out: the curve's likelihood leaves that direction open and
+    the population's tails reach further than the proposal's (PSIS, via arviz-stats)."""
+    import pymc as pm
+    import xarray as xr
 
     rng = np.random.default_rng(curve_seed(seed, "__light__"))
-    worst = 0.0
+    logw = 0.0
     for p in model_cls.all_params(md.likelihood):
         if not p.pooled or md_light.priors[p.name] == md.priors[p.name]:
             continue
         mu, sd = hyper[f"mu_{p.name}"].ravel(), hyper[f"sigma_{p.name}"].ravel()
         pick = rng.integers(len(mu), size=n_dens)
-        _, r = predictive_log_ratio(p, md_light.priors[p.name], np.concatenate([mu, mu[pick]]),
-                                    np.concatenate([sd, sd[pick]]), md.context, len(mu),
-                                    seed=int(rng.integers(2**31)))
-        worst = max(worst, float(r.max() - r[len(r) // 2]))
-    return float(np.exp(worst))
+        theta = s1.values[p.name][curves]  # (L, chains, draws)
+        lp = pm.logp(p.population_dist(mu[pick, None, None, None], sd[pick, None, None, None]),
+                     theta[None]).eval()
+        pred = np.logaddexp.reduce(lp, axis=0) - np.log(n_dens)
+        logw = logw + pred - pm.logp(md_light.priors[p.name].dist_rv(md.context), theta).eval()
+    da = xr.DataArray(np.asarray(logw), dims=("curve", "chain", "draw"))
+    k = da.azstats.pareto_khat(sample_dims=("chain", "draw"), log_weights=True, tail="right")
+    return np.nan_to_num(np.asarray(k.values, float), nan=np.inf)
