@@ -13,6 +13,7 @@ from scipy import stats
 import emergence as em
 from emergence import curves as C
 from emergence.backtest import (
+    JUMP_MIN,
     SUMMARY_COLUMNS,
     backtest,
     crps,
@@ -185,8 +186,8 @@ def test_predictability_calls(small_bt):
     r = small_bt.records[small_bt.records["method"] == "emergence"].set_index("curve")
     for row in p.to_dict("records"):
         obs, lo, hi = r.loc[row["curve"], ["observed", "lo_90", "hi_90"]]
-        want = ("unpredicted_jump" if obs > hi else "below_forecast" if obs < lo
-                else "predictable_from_smaller")
+        want = ("unpredicted_jump" if obs >= hi + JUMP_MIN else "above_forecast" if obs > hi
+                else "below_forecast" if obs < lo else "predictable_from_smaller")
         assert row["call"] == want
     with pytest.raises(ValueError, match="not scored"):
         small_bt.predictability(level=0.95)
@@ -304,3 +305,21 @@ def test_equal_weight_mixture_takes_the_same_share_from_each_model():
     b = np.ones((100, 2))
     mix = _mixture([{"draws": {7: a}}, {"draws": {7: b}}], 7, 100)
     assert mix.shape == (100, 2) and mix[:, 0].mean() == 0.5
+
+
+def test_a_score_just_above_a_forecast_at_the_ceiling_is_not_a_jump(small_bt):
+    """The call needs an excess of at least JUMP_MIN over the 90 % upper bound: the records of
+    a fitted back-test are edited so that one curve's held-out score is 0.002 above its
+    forecast (a saturated curve), another's 0.2 above it (a jump)."""
+    import copy
+
+    bt = copy.copy(small_bt)
+    rec = small_bt.records.copy()
+    em_rows = rec.index[rec["method"] == "emergence"]
+    first, second = em_rows[0], em_rows[-1]
+    rec.loc[first, "observed"] = rec.loc[first, "hi_90"] + 0.002
+    rec.loc[second, "observed"] = rec.loc[second, "hi_90"] + 0.2
+    bt.records = rec
+    calls = bt.predictability().set_index("curve")["call"]
+    assert calls[rec.loc[first, "curve"]] == "above_forecast"
+    assert calls[rec.loc[second, "curve"]] == "unpredicted_jump"

@@ -72,6 +72,11 @@ from .errors import ConfigError, ConvergenceWarning, EmergenceDataError
 METHODS = ("emergence", *BASELINES)
 #: Central interval levels that are scored.
 LEVELS = (0.5, 0.8, 0.9)
+#: Smallest excess of a held-out score over the forecast's upper bound (on the 0-1 score scale)
+#: called an unpredicted *jump*: a jump is a difference a reader sees (5 accuracy points), not a
+#: score at the ceiling just above a forecast that ends just below it (ObsScaling Qwen1.5
+#: arithmetic_3da: 1.000 over [0.980, 0.998]).
+JUMP_MIN = 0.05
 #: Quantiles stored for the predictive fans of the plots.
 FAN_QUANTILES = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
 #: Points of the scale grid of each fan.
@@ -271,8 +276,10 @@ class BacktestResult:
 
         The ingredient of the "not predictable by extrapolation" half of the emergence
         definition. ``call`` is ``"unpredicted_jump"`` when a held-out score lies above the
-        central ``level`` interval of ``method``'s forecast, ``"below_forecast"`` when one lies
-        below it (and none above), ``"predictable_from_smaller"`` when all lie inside, and
+        central ``level`` interval of ``method``'s forecast by at least :data:`JUMP_MIN`,
+        ``"above_forecast"`` when one lies above it by less (a saturated curve at 1.000 over a
+        forecast ending at 0.998 is not a jump), ``"below_forecast"`` when one lies below it
+        (and none above), ``"predictable_from_smaller"`` when all lie inside, and
         ``"no_forecast"`` when the method could not forecast the curve.
 
         Returns
@@ -288,10 +295,13 @@ class BacktestResult:
         rows = []
         for cid, g in r.groupby("curve", sort=True):
             ok = g[g["log_score"].notna()]
-            above = int((ok["observed"] > ok[f"hi_{tag}"]).sum())
+            excess = ok["observed"] - ok[f"hi_{tag}"]
+            above = int((excess > 0).sum())
             below = int((ok["observed"] < ok[f"lo_{tag}"]).sum())
-            call = ("no_forecast" if ok.empty else "unpredicted_jump" if above else
-                    "below_forecast" if below else "predictable_from_smaller")
+            jump = bool((excess >= JUMP_MIN).any())
+            call = ("no_forecast" if ok.empty else "unpredicted_jump" if jump else
+                    "above_forecast" if above else "below_forecast" if below
+                    else "predictable_from_smaller")
             rows.append({"curve": int(cid), **{k: g[k].iat[0] for k in KEYS},
                          "label": g["label"].iat[0], "n_points": len(g), "n_above": above,
                          "n_below": below, "max_pit": float(ok["pit"].max()), "call": call})

@@ -327,10 +327,10 @@ def sensitivity(f: Fit, table: ScoreTable, cfg: Config, scheduler: Any = None) -
 
 def predictability_calls(table: ScoreTable, cfg: Config, series: pd.DataFrame,
                          scheduler: Any = None) -> pd.DataFrame:
-    """Per curve: ``unpredicted_jump``, ``predictable_from_smaller``, ``below_forecast`` or
-    ``no_forecast`` (:meth:`emergence.backtest.BacktestResult.predictability`, the package's own
-    90 % forecast of each curve's largest model from its smaller ones). Column
-    ``predictability``."""
+    """Per curve: ``unpredicted_jump``, ``above_forecast``, ``predictable_from_smaller``,
+    ``below_forecast`` or ``no_forecast``
+    (:meth:`emergence.backtest.BacktestResult.predictability`, the package's own 90 % forecast
+    of each curve's largest model from its smaller ones). Column ``predictability``."""
     from .backtest import backtest
     from .errors import EmergenceDataError
 
