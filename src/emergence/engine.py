@@ -855,7 +855,7 @@ def light_fallback(model_cls: Any, md: Any, sampler: CurveSampler, data: list[np
     ok = np.setdiff1d(np.arange(len(bad)), np.union1d(dv, sw))
     take = bad[ok]
     fb = Fallback(take, md_light, {k: v[take].copy() for k, v in s1.values.items()},
-                  s1.divergent[take].copy(), diag.copy(), diag.copy())
+                  s1.divergent[take].copy(), diag.copy(), diag)  # diag itself is not changed
     for k in s1.values:
         s1.values[k][take] = sl.values[k][ok]
     s1.divergent[take] = sl.divergent[ok]
@@ -927,9 +927,11 @@ def light_khat(model_cls: Any, md: Any, md_light: Any, hyper: dict[str, np.ndarr
     Large weights in the draws' tail (k-hat >= 0.7) mean the population puts mass where the
     light proposal thinned the draws out: the curve's likelihood leaves that direction open and
     the population's tails reach further than the proposal's (PSIS, via arviz-stats)."""
-    import pymc as pm
     import xarray as xr
 
+    from .models.base import population_densities, population_predictive_logp
+
+    light_dens = population_densities(model_cls, md_light)
     rng = np.random.default_rng(curve_seed(seed, "__light__"))
     logw = 0.0
     for p in model_cls.all_params(md.likelihood):
@@ -938,10 +940,8 @@ def light_khat(model_cls: Any, md: Any, md_light: Any, hyper: dict[str, np.ndarr
         mu, sd = hyper[f"mu_{p.name}"].ravel(), hyper[f"sigma_{p.name}"].ravel()
         pick = rng.integers(len(mu), size=n_dens)
         theta = s1.values[p.name][curves]  # (L, chains, draws)
-        lp = pm.logp(p.population_dist(mu[pick, None, None, None], sd[pick, None, None, None]),
-                     theta[None]).eval()
-        pred = np.logaddexp.reduce(lp, axis=0) - np.log(n_dens)
-        logw = logw + pred - pm.logp(md_light.priors[p.name].dist_rv(md.context), theta).eval()
+        proposal = light_dens.stage1(p.name, theta.reshape(len(curves), -1)).reshape(theta.shape)
+        logw = logw + population_predictive_logp(p, mu[pick], sd[pick], theta) - proposal
     da = xr.DataArray(np.asarray(logw), dims=("curve", "chain", "draw"))
     k = da.azstats.pareto_khat(sample_dims=("chain", "draw"), log_weights=True, tail="right")
     return np.nan_to_num(np.asarray(k.values, float), nan=np.inf)

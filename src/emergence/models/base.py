@@ -102,10 +102,20 @@ def predictive_log_ratio(p: SeriesParam, proposal: Prior, mu: np.ndarray, sigma:
 
     theta = pm.draw(p.population_dist(mu[:n_theta], sigma[:n_theta]), random_seed=seed)
     theta = np.sort(theta)[int(0.001 * n_theta):int(0.999 * n_theta)]
-    mu_d, sd_d = mu[n_theta:, None], sigma[n_theta:, None]
-    lp = pm.logp(p.population_dist(mu_d, sd_d), theta[None, :]).eval()
-    log_ppd = np.logaddexp.reduce(lp, axis=0) - np.log(len(mu_d))
+    log_ppd = population_predictive_logp(p, mu[n_theta:], sigma[n_theta:], theta)
     return theta, log_ppd - pm.logp(proposal.dist_rv(context), theta).eval()
+
+
+def population_predictive_logp(p: SeriesParam, mu: np.ndarray, sigma: np.ndarray,
+                               theta: np.ndarray) -> np.ndarray:
+    """Log density at ``theta`` (any shape) of ``p``'s population mixed over hyperparameter
+    draws ``mu``, ``sigma`` (vectors): the population predictive (PyMC's own density)."""
+    import pymc as pm
+
+    hyper = (-1,) + (1,) * np.ndim(theta)
+    lp = pm.logp(p.population_dist(np.reshape(mu, hyper), np.reshape(sigma, hyper)),
+                 np.asarray(theta)[None]).eval()
+    return np.logaddexp.reduce(lp, axis=0) - np.log(len(mu))
 
 
 @dataclass(frozen=True)
