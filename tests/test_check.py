@@ -125,6 +125,30 @@ def test_chance_test_margin():
     assert out["chance_p"].iloc[1] < 0.01
 
 
+def test_chance_test_allows_for_model_to_model_noise():
+    # Under the logit-normal likelihood the null distribution of the smallest model's score
+    # includes the family's model-to-model scatter (logit sd tau): 0.35 with chance 0.25 is
+    # within the scatter of tau = 0.35 (0.29 of head-room margin, 0.29 logits away: p ~ 0.2,
+    # normal approximation) but not within item sampling alone (tau = 0.01); 0.62 is 1.4 logits
+    # (4 tau) above, flagged either way.
+    from emergence.data import load_scores
+    from emergence.models.likelihoods import get_likelihood
+
+    frame = pd.DataFrame({"task": ["b"] * 3 + ["c"] * 3, "model": list("xyzxyz"),
+                          "params": [1e8, 1e9, 1e10] * 2, "score": [0.35, 0.4, 0.6, 0.62, 0.7, 0.8],
+                          "n_items": 1000, "chance": 0.25})
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t = load_scores(frame)
+    s, like = t.series(), get_likelihood("logitnormal")
+    wide = chance_test(t, s, t.series_keys(), like, np.log([0.35, 0.35]))["chance_p"]
+    narrow = chance_test(t, s, t.series_keys(), like, np.log([0.01, 0.01]))["chance_p"]
+    assert 0.05 < wide.iloc[0] < 0.5 and narrow.iloc[0] < 0.01
+    assert wide.iloc[1] < 0.01 and narrow.iloc[1] < 0.01
+
+
 @pytest.mark.slow  # heavy: moved out of the default suite (5-minute budget)
 def test_sharp_truth_with_no_scale_in_rise_is_undetermined():
     """A sharp truth (width 0.5, threshold 10) observed only at 1e8, 10^8.5, 10^11.5, 1e12.

@@ -172,6 +172,7 @@ def test_caveats_decided_once_from_summary_and_records():
         "task": ["a", "b", "c"], "metric": "acc", "family": "F", "shots": "", "setting": "",
         "n_scales": [3, 8, 8], "rhat_max": [1.0, 1.05, 1.0], "ess_bulk_min": [900.0, 900, 900],
         "divergences": 0, "n_in_transition": [0, 2, 3], "width_contraction": [0.95, 0.6, 0.1],
+        "width_informed": [False, True, True],
         "p_threshold_above": [0.9, 0.0, 0.1], "p_threshold_below": 0.0,
         "ppc_misfit": [False, False, True]})
     flat = {"task": "d", "metric": "acc", "family": "F", "shots": "", "setting": "",

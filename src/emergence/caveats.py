@@ -18,7 +18,8 @@ Examples
 >>> from emergence.caveats import derive
 >>> summ = pd.DataFrame({"task": ["a", "b"], "metric": ["acc", "acc"], "family": ["F", "F"],
 ...                      "n_scales": [2, 8], "n_in_transition": [0, 3],
-...                      "width_contraction": [0.95, 0.2], "rhat_max": [1.0, 1.0],
+...                      "width_contraction": [0.95, 0.2], "width_informed": [False, True],
+...                      "rhat_max": [1.0, 1.0],
 ...                      "ess_bulk_min": [900.0, 900.0], "divergences": [0, 0]})
 >>> cav = derive(summ)
 >>> cav["caveats"].tolist()
@@ -41,8 +42,6 @@ MIN_SCALES = 4
 #: Posterior/prior interval ratio of log(width) above which the width is prior-driven
 #: (the same cut as :data:`emergence.coverage.PRIOR_DRIVEN`).
 PRIOR_DRIVEN = 0.5
-#: ... and above which the data taught (almost) nothing about the width.
-UNINFORMED = 0.9
 #: Probability that the threshold lies outside the tested scales above which the curve's rise
 #: is extrapolated.
 P_EXTRAPOLATED = 0.5
@@ -85,9 +84,10 @@ CAVEATS: dict[str, Caveat] = {c.code: c for c in (
            "no tested scale is distinguishable from chance: the ability is absent over the "
            "tested range and nothing can be said about the shape of a rise", "all"),
     Caveat("uninformed_width", "uninformed width",
-           f"the width's posterior interval is at least {UNINFORMED:.0%} of the prior's: the "
-           "data say (almost) nothing about the width, so the width and P(sharp) shown are the "
-           "prior's", "width"),
+           "the data carry no information on the width (flat at chance, or at most one tested "
+           "scale in the rise with the scales around it a sharp width or more apart; "
+           "Fit.summary column width_informed): the width and P(sharp) shown are the curve "
+           "alone's, widened to at least the prior's", "width"),
     Caveat("prior_driven_width", "prior-driven width",
            f"the width's posterior interval is more than {PRIOR_DRIVEN:.0%} of the prior's: "
            "the width is driven by the prior as much as by the data"),
@@ -148,7 +148,8 @@ def from_summary_row(row: Mapping[str, Any], *, rhat_max: float = RHAT_MAX,
     ----------
     row : mapping
         A summary row (``n_scales``, ``too_sparse``, ``rhat_max``, ``ess_bulk_min``,
-        ``divergences``, ``n_in_transition``, ``width_contraction``, ``p_threshold_above``,
+        ``divergences``, ``n_in_transition``, ``width_informed``, ``width_contraction``,
+        ``p_threshold_above``,
         ``p_threshold_below``, ``ppc_misfit``).
     rhat_max, ess_min : float
         Diagnostic thresholds (those of the fit's config).
@@ -171,8 +172,8 @@ def from_summary_row(row: Mapping[str, Any], *, rhat_max: float = RHAT_MAX,
             or _num(row, "divergences") > 0):
         found.add("diagnostics_failed")
     contraction = _num(row, "width_contraction")
-    if contraction >= UNINFORMED:
-        found.add("uninformed_width")
+    if "width_informed" in row and not _truthy(row.get("width_informed")):
+        found.add("uninformed_width")  # one definition: Fit.summary's width_informed
     elif contraction > PRIOR_DRIVEN or _truthy(row.get("prior_driven_width")):
         found.add("prior_driven_width")
     if _num(row, "n_in_transition") == 0:

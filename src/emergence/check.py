@@ -130,6 +130,10 @@ MIN_SCALES_FOR_VERDICT = 4
 MIN_EARLY_RISE = 0.1
 #: Share of the head-room above chance still counted as "absent" (Wei et al.'s near-chance).
 ABSENT_MARGIN = 0.05
+#: Draws (and their fixed seed) of the null distribution of :func:`chance_test`; the smallest
+#: p-value it can give is 1 / (CHANCE_DRAWS + 1), well under its 0.01 cut.
+CHANCE_DRAWS = 20000
+CHANCE_SEED = 20261127
 P_DECISIVE = 0.9
 #: target_accept of the one automatic retry of a fit that failed its diagnostics.
 RETRY_TARGET_ACCEPT = 0.99
@@ -192,20 +196,28 @@ class CheckResult:
 # --------------------------------------------------------------------------------------------
 # individual checks (plain functions of results and data; each returns per-series columns)
 # --------------------------------------------------------------------------------------------
-def chance_test(table: ScoreTable, series: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Is the smallest tested model above chance? One-sided binomial test per discrete curve.
+def chance_test(table: ScoreTable, series: pd.DataFrame, keys: list[str],
+                likelihood: Any = None, noise: np.ndarray | None = None) -> pd.DataFrame:
+    """Is the smallest tested model above chance? One-sided test per discrete curve.
 
     "Indistinguishable from chance" allows a practical margin of :data:`ABSENT_MARGIN` of the
     head-room (a generative task at 0.2 % exact match with chance 0 counts as absent): the test
-    is of H0 ``p <= c + margin (1 - c)``. Returns columns ``first_score``, ``chance_level``,
-    ``chance_p`` (p-value of H0 at the smallest scale; NaN for continuous metrics or unknown
+    is of H0 "the curve's mean at the smallest scale is at most ``c + margin (1 - c)``". The
+    null distribution of the observed score is the fit's own likelihood at that mean
+    (``likelihood.draw``, :data:`CHANCE_DRAWS` draws with a fixed seed), with the curve's
+    posterior median noise parameter (``noise``, e.g. ``log_tau``): models differ by more
+    than item sampling, and one small model 0.05 above chance is no evidence of ability when
+    its family scatters by that much (measured on simulated families with logit noise 0.35:
+    the item-sampling-only test flagged a sharp truth's smallest model at p < 0.01). Without
+    a likelihood it is the binomial test of item sampling alone. Returns columns
+    ``first_score``, ``chance_level``, ``chance_p`` (NaN for continuous metrics or unknown
     chance).
     """
     from scipy.stats import binom
 
     out = []
     d = table.data
-    for _, s in series.iterrows():
+    for i, (_, s) in enumerate(series.iterrows()):
         rows = d
         for k in keys:
             rows = rows[rows[k] == s[k]]
@@ -216,7 +228,14 @@ def chance_test(table: ScoreTable, series: pd.DataFrame, keys: list[str]) -> pd.
         if first["k"].notna().all() and np.isfinite(c):
             k = float(first["k"].sum())
             n = float(first["n_items"].sum())
-            p = float(binom.sf(k - 1, n, c + ABSENT_MARGIN * (1 - c)))
+            h0 = c + ABSENT_MARGIN * (1 - c)
+            if likelihood is None or noise is None or likelihood.noise is None:
+                p = float(binom.sf(k - 1, n, h0))
+            else:
+                rng = np.random.default_rng(CHANCE_SEED)
+                sim = likelihood.draw(rng, np.full(CHANCE_DRAWS, h0), np.full(CHANCE_DRAWS,
+                                      float(noise[i])), np.full(CHANCE_DRAWS, n))
+                p = float((1 + np.sum(np.rint(sim * n) >= k)) / (CHANCE_DRAWS + 1))
         out.append({"first_score": score, "chance_level": c, "chance_p": p})
     return pd.DataFrame(out)
 
@@ -504,8 +523,18 @@ def _evidence_columns(f: Fit, table: ScoreTable, cfg: Config, keys: list[str],
     ps = prior_sensitivity(f) if (joint if psense is None else psense) and joint else empty
     sens = sensitivity(f, table, cfg, scheduler) if sensitivity_checks else empty
     pred = (predictability_calls(table, cfg, f.series, scheduler) if predictability else empty)
-    ch = chance_test(table, f.series.reset_index(drop=True), keys)
+    ch = chance_test(table, f.series.reset_index(drop=True), keys, f.model_data.likelihood,
+                     _noise_median(f))
     return pd.concat([ps, sens, ppc_misfit(f), pred, ch], axis=1)
+
+
+def _noise_median(f: Fit) -> np.ndarray | None:
+    """Per-series posterior median of the likelihood's noise parameter (None without one)."""
+    name = f.model_data.likelihood.noise
+    if name is None or name not in f.tree["posterior"]:
+        return None
+    v = f.tree["posterior"][name]
+    return np.asarray(v.median(dim=("chain", "draw")).values, float).reshape(-1)
 
 
 def _split_flat(table: ScoreTable, keys: list[str], cfg: Config) -> tuple[list[dict[str, Any]],

@@ -516,8 +516,9 @@ def plot_sbc_ranks(result: Any, *, ncols: int = 4) -> Any:
     """Rank histograms of a simulation-based calibration, one panel per quantity.
 
     The grey band is the central 99 % range of a bin count under uniform ranks (binomial);
-    the dashed line the expected count. Each title gives the chi-square p-value to two
-    significant digits (:func:`format_p`). Reads an :class:`emergence.sbc.SBCResult` only.
+    the dashed line the expected count. Each title gives the chi-square p-value corrected for ranks
+    clustered within a simulation (``p_clustered`` of :meth:`~emergence.sbc.SBCResult.tests`)
+    to two significant digits (:func:`format_p`). Reads an :class:`emergence.sbc.SBCResult` only.
 
     Returns
     -------
@@ -546,7 +547,7 @@ def plot_sbc_ranks(result: Any, *, ncols: int = 4) -> Any:
         ax.axhline(n * p, color="0.4", ls="--", lw=0.8)
         ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color="C0",
                edgecolor="white")
-        pv = float(tests.loc[q, "p_value"])
+        pv = float(tests.loc[q, "p_clustered"])
         ax.set_title(f"{q}  (p = {format_p(pv)})", fontsize=9,
                      color="black" if pv > 0.01 else "#a40000")
         ax.set_xlabel("rank", fontsize=8)

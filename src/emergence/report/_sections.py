@@ -246,7 +246,8 @@ def sbc_section(res: Any, fig_fmt: str) -> dict[str, Any]:
 
     t = res.tests()
     rows = [[str(r["quantity"]), str(int(r["n"])), fmt(float(r["chi2"]), 3),
-             format_p(float(r["p_value"])), fmt(float(r["ecdf_max_dev"]), 3),
+             format_p(float(r["p_value"])), fmt(float(r["design_effect"]), 3),
+             format_p(float(r["p_clustered"])), fmt(float(r["ecdf_max_dev"]), 3),
              "yes" if r["passes"] else "no"] for _, r in t.iterrows()]
     sims = int(res.ranks["simulation"].nunique()) if len(res.ranks) else 0
     cfg = res.config
