@@ -139,7 +139,7 @@ class CurveProgram:
     data_names: list[str]
     init_for: Callable[[dict[str, float]], list[np.ndarray]]
     n_rows: int
-    prior_draw: Callable[..., list[np.ndarray]] | None = None
+    prior_draw: Callable[..., list[np.ndarray]]
 
 
 def compile_curve(model_cls: Any, md: Any, n_rows: int) -> CurveProgram:
@@ -483,10 +483,10 @@ class CurveSampler:
         minus its value with every row's weight set to 0, i.e. the prior), Pareto-smoothed
         (PSIS, arviz-stats), and ``chains x draws`` of them are taken by systematic resampling.
 
-        Returns the draws (each (len(curves), chains, draws)), whether each curve's weights are
-        reliable (k-hat < :data:`IS_KHAT_MAX` and effective sample size >= chains x draws: the
-        resampled draws are then close to independent), the k-hats and the effective sample
-        sizes.
+        Returns the draws (each (len(curves), chains, draws); NaN for a curve whose weights are
+        not reliable), whether each curve's weights are reliable (k-hat < :data:`IS_KHAT_MAX`
+        and effective sample size >= chains x draws: the resampled draws are then close to
+        independent), the k-hats and the effective sample sizes.
         """
         jax = _jax()
         C, D = int(self.config.chains), int(self.config.draws)
@@ -510,15 +510,16 @@ class CurveSampler:
             lw.append(np.asarray(logw_fn(p, d, d0), float))
             pos.append(p)
         w, khat, ess = psis_weights(np.stack(lw))
-        out = {nm: np.empty((len(curves), C, D)) for nm in self.program.var_names}
-        for i, s in enumerate(curves):
+        ok = (khat < IS_KHAT_MAX) & (ess >= C * D)
+        out = {nm: np.full((len(curves), C, D), np.nan) for nm in self.program.var_names}
+        for i in np.flatnonzero(ok):
+            s = curves[i]
             rng = np.random.default_rng(curve_seed(seed, labels[s], 9001))
             u = (rng.random() + np.arange(C * D)) / (C * D)  # systematic resampling
             idx = rng.permutation(np.minimum(np.searchsorted(np.cumsum(w[i]), u), n - 1))
             vals = constrain_fn([a[idx] for a in pos[i]])
             for nm, v in zip(self.program.var_names, vals, strict=True):
                 out[nm][i] = np.asarray(v)[:, 0].reshape(C, D)
-        ok = (khat < IS_KHAT_MAX) & (ess >= C * D)
         return out, ok, khat, ess
 
     def curve_data(self, obs: Any, by: str = "series_idx") -> list[np.ndarray]:
@@ -630,7 +631,7 @@ def _importance_step(sampler: CurveSampler, data: list[np.ndarray], labels: list
     S = divergent.shape[0]
     is_khat, prior_is = np.full(S, np.nan), np.zeros(S, bool)
     tried = np.asarray(tried, int)
-    if not len(tried) or sampler.program.prior_draw is None:
+    if not len(tried):
         return prior_is, is_khat
     v, ok, khat, _ = sampler.importance(data, labels, tried, seed)
     is_khat[tried] = khat
