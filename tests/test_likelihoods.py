@@ -48,3 +48,19 @@ def test_count_rows_sum_to_one_over_k():
     for mu, log_tau in [(0.02, np.log(0.5)), (0.5, np.log(0.1)), (0.97, np.log(1.5))]:
         lp = lik.logp(np, np.log(mu), np.log1p(-mu), d, log_tau)
         assert abs(np.exp(lp).sum() - 1.0) < 1e-3
+
+
+def test_beta_binomial_is_finite_at_extreme_precision():
+    """At precision phi = e^44 gammaln loses every digit (a log probability of +996 was
+    measured); the density is evaluated at LOG_PHI_MAX beyond it, its binomial limit: a count's
+    log probability stays <= 0 and equals the binomial's within 1e-3 nats."""
+    from scipy.stats import binom
+
+    from emergence.models.likelihoods import LOG_PHI_MAX
+
+    lik = LIKELIHOODS["betabinomial"]
+    k, n, mu = np.array([3.0, 250.0, 997.0]), np.full(3, 1000.0), np.array([0.01, 0.3, 0.99])
+    d = row_arrays(k, n, k / n)
+    for log_phi in (LOG_PHI_MAX, 30.0, 44.0):
+        lp = lik.logp(np, np.log(mu), np.log1p(-mu), d, np.full(3, log_phi))
+        assert np.all(lp <= 0) and np.allclose(lp, binom.logpmf(k, n, mu), atol=1e-3), lp

@@ -74,6 +74,12 @@ RETRY_TARGET_ACCEPT = 0.99
 IS_FACTOR = 16
 IS_MIN_DRAWS = 8192
 IS_KHAT_MAX = 0.7
+#: Second importance proposal (:meth:`CurveSampler.importance` with ``hmc`` draws): a
+#: multivariate Student-t with IS_T_DF degrees of freedom at the mean and covariance of a
+#: curve's own first-run HMC draws, for curves whose chains mixed slowly. Where its k-hat is
+#: good but the weights' ESS falls short, up to IS_TOPUP times the draws are added.
+IS_T_DF = 4.0
+IS_TOPUP = 8
 
 
 def _jax() -> Any:
@@ -130,6 +136,10 @@ class CurveProgram:
     prior_draw : callable
         ``prior_draw(n, rng, context) -> list`` of ``n`` unconstrained positions drawn from
         the stage-1 prior (each array (n, 1), in :attr:`value_names` order).
+    unconstrain : callable
+        ``unconstrain(values, context) -> list``: the unconstrained positions (each (n, 1)) of
+        constrained values (each (n,), in :attr:`var_names` order), the inverse of
+        :attr:`constrain`.
     """
 
     logp: Callable[..., Any]
@@ -140,6 +150,7 @@ class CurveProgram:
     init_for: Callable[[dict[str, float]], list[np.ndarray]]
     n_rows: int
     prior_draw: Callable[..., list[np.ndarray]]
+    unconstrain: Callable[..., list[np.ndarray]]
 
 
 def compile_curve(model_cls: Any, md: Any, n_rows: int) -> CurveProgram:
@@ -171,17 +182,21 @@ def compile_curve(model_cls: Any, md: Any, n_rows: int) -> CurveProgram:
         ip = ip_fn(0)
         return [np.asarray(ip[v.name], float) for v in model.value_vars]
 
-    def prior_draw(n: int, rng: np.random.Generator, context: dict[str, float]
-                   ) -> list[np.ndarray]:
+    def to_value(values: list[np.ndarray], context: dict[str, float]) -> list[np.ndarray]:
+        for k, v in context.items():
+            ctx_vars[f"ctx_{k}"].set_value(np.float64(v))
         out = []
-        for rv in model.free_RVs:
-            prior = md.priors[rv.name]
-            d = np.asarray(prior.draw(n, context, seed=rng), float).reshape(n, 1)
+        for rv, d in zip(free, values, strict=True):
+            d = np.asarray(d, float).reshape(-1, 1)
             tr = model.rvs_to_transforms.get(rv)
             if tr is not None:
                 d = np.asarray(tr.forward(pt.as_tensor(d), *rv.owner.inputs).eval(), float)
             out.append(d)
         return out
+
+    def prior_draw(n: int, rng: np.random.Generator, context: dict[str, float]
+                   ) -> list[np.ndarray]:
+        return to_value([md.priors[rv.name].draw(n, context, seed=rng) for rv in free], context)
 
     return CurveProgram(
         logp=lambda pos, data: logp_fn(*pos, *data)[0],
@@ -192,6 +207,7 @@ def compile_curve(model_cls: Any, md: Any, n_rows: int) -> CurveProgram:
         init_for=init_for,
         n_rows=n_rows,
         prior_draw=prior_draw,
+        unconstrain=to_value,
     )
 
 
@@ -240,7 +256,9 @@ def psis_weights(lw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     bounded = np.ptp(top, axis=1) < 1e-3
     slw, khat = lw.copy(), np.full(len(lw), -np.inf)
     for i in np.flatnonzero(~bounded):
-        da = xr.DataArray(lw[i][None, :], dims=("chain", "draw"))
+        # arviz-stats' psislw takes a log-likelihood and smooths its negation (the LOO
+        # convention, log weight = -log lik): pass -lw to smooth the weights lw themselves
+        da = xr.DataArray(-lw[i][None, :], dims=("chain", "draw"))
         try:
             s_i, k_i = da.azstats.psislw(dim=["chain", "draw"])
         except ValueError:  # no tail to fit
@@ -471,56 +489,105 @@ class CurveSampler:
         return out
 
     def importance(self, data: list[np.ndarray], labels: list[str], curves: np.ndarray,
-                   seed: int) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
-        """Stage-1 draws of ``curves`` by importance sampling from the stage-1 prior.
+                   seed: int, hmc: dict[str, np.ndarray] | None = None
+                   ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
+        """Stage-1 draws of ``curves`` by importance sampling.
 
-        A curve whose data say little (flat at chance, a threshold past the tested scales) has
-        a posterior that is its prior cut by a wall: all scores at 0 forbid a rise inside the
-        range, and the wall's steepness grows with the steepness parameter. HMC adapts its step
-        to the wall and then crawls through the rest (measured in SBC: step sizes 0.0003-0.06,
-        R-hat 1.3-2.9 on curves flat at 0). There the prior is a good proposal: each curve gets
-        ``IS_FACTOR x chains x draws`` prior draws weighted by their likelihood (log density
-        minus its value with every row's weight set to 0, i.e. the prior), Pareto-smoothed
-        (PSIS, arviz-stats), and ``chains x draws`` of them are taken by systematic resampling.
+        Two proposals:
+
+        - ``hmc`` None: the curve's **stage-1 prior**. A curve whose data say little (flat at
+          chance, a threshold past the tested scales) has a posterior that is its prior cut by
+          a wall: all scores at 0 forbid a rise inside the range, and the wall's steepness grows
+          with the steepness parameter. HMC adapts its step to the wall and then crawls through
+          the rest (measured in SBC: step sizes 0.0003-0.06, R-hat 1.3-2.9 on curves flat at
+          0). There the prior is a good proposal; the log weight is the log density minus its
+          value with every row's weight set to 0 (the prior).
+        - ``hmc`` given (constrained draws, each (curves, chains, draws), as returned by
+          :meth:`run`): a multivariate **Student-t** (:data:`IS_T_DF` degrees of freedom) at
+          the mean and covariance of the curve's own HMC draws, in the unconstrained space. It
+          serves curves whose chains mixed slowly along a curved ridge (real curves whose
+          threshold or ceiling the data leave open): the chains cover the ridge between them,
+          the heavy tails cover its ends, and the weights correct the rest. Where k-hat is good
+          but the weights' ESS falls short, up to :data:`IS_TOPUP` times the draws are added.
+
+        Each curve gets ``IS_FACTOR x chains x draws`` proposal draws (at least
+        :data:`IS_MIN_DRAWS`), Pareto-smoothed (PSIS, arviz-stats), and ``chains x draws`` of them
+        are taken by systematic resampling.
 
         Returns the draws (each (len(curves), chains, draws); NaN for a curve whose weights are
         not reliable), whether each curve's weights are reliable (k-hat < :data:`IS_KHAT_MAX`
         and effective sample size >= chains x draws: the resampled draws are then close to
         independent), the k-hats and the effective sample sizes.
         """
-        jax = _jax()
         C, D = int(self.config.chains), int(self.config.draws)
         n = max(IS_MIN_DRAWS, IS_FACTOR * C * D)
-        if self._logw is None:
-            prog = self.program
-
-            def logw(pos: Any, d: Any, d0: Any) -> Any:
-                return prog.logp(pos, d) - prog.logp(pos, d0)
-
-            self._logw = (jax.jit(jax.vmap(logw, in_axes=(0, None, None))),
-                          jax.jit(jax.vmap(prog.constrain)))
-        logw_fn, constrain_fn = self._logw
-        wi = self.program.data_names.index("w")
-        pos, lw = [], []
-        for s in curves:
-            rng = np.random.default_rng(curve_seed(seed, labels[s], 9000))
-            p = self.program.prior_draw(n, rng, self.md.context)
-            d = [np.asarray(a[s]) for a in data]
-            d0 = [np.zeros_like(a) if i == wi else a for i, a in enumerate(d)]
-            lw.append(np.asarray(logw_fn(p, d, d0), float))
-            pos.append(p)
-        w, khat, ess = psis_weights(np.stack(lw))
-        ok = (khat < IS_KHAT_MAX) & (ess >= C * D)
+        logp_fn, constrain_fn = self._is_programs()
         out = {nm: np.full((len(curves), C, D), np.nan) for nm in self.program.var_names}
-        for i in np.flatnonzero(ok):
-            s = curves[i]
+        khat, ess = np.full(len(curves), np.inf), np.zeros(len(curves))
+        ok = np.zeros(len(curves), bool)
+        for i, s in enumerate(curves):
+            d = [np.asarray(a[s]) for a in data]
+            propose = (self._prior_proposal(d, labels[s], seed) if hmc is None else
+                       self._t_proposal({k: v[i] for k, v in hmc.items()}, labels[s], seed))
+            pos, lw = propose(n)
+            lw = np.asarray(logp_fn(pos, d), float) - lw
+            w, k, e = psis_weights(lw[None])
+            if hmc is not None and k[0] < IS_KHAT_MAX and C * D / IS_TOPUP <= e[0] < C * D:
+                more, lw2 = propose(n * int(np.ceil(C * D / e[0])))
+                pos = [np.concatenate(a) for a in zip(pos, more, strict=True)]
+                lw = np.concatenate([lw, np.asarray(logp_fn(more, d), float) - lw2])
+                w, k, e = psis_weights(lw[None])
+            khat[i], ess[i] = k[0], e[0]
+            ok[i] = (k[0] < IS_KHAT_MAX) & (e[0] >= C * D)
+            if not ok[i]:
+                continue
             rng = np.random.default_rng(curve_seed(seed, labels[s], 9001))
             u = (rng.random() + np.arange(C * D)) / (C * D)  # systematic resampling
-            idx = rng.permutation(np.minimum(np.searchsorted(np.cumsum(w[i]), u), n - 1))
-            vals = constrain_fn([a[idx] for a in pos[i]])
+            idx = rng.permutation(np.minimum(np.searchsorted(np.cumsum(w[0]), u), len(lw) - 1))
+            vals = constrain_fn([a[idx] for a in pos])
             for nm, v in zip(self.program.var_names, vals, strict=True):
                 out[nm][i] = np.asarray(v)[:, 0].reshape(C, D)
         return out, ok, khat, ess
+
+    def _is_programs(self) -> tuple[Any, Any]:
+        """The log density and the constraining map, vmapped over positions (compiled once)."""
+        if self._logw is None:
+            jax = _jax()
+            self._logw = (jax.jit(jax.vmap(self.program.logp, in_axes=(0, None))),
+                          jax.jit(jax.vmap(self.program.constrain)))
+        return self._logw
+
+    def _prior_proposal(self, d: list[np.ndarray], label: str, seed: int) -> Callable:
+        """``propose(n) -> (positions, log q)`` from the stage-1 prior of one curve (log q: the
+        log density with every row's weight set to 0)."""
+        logp_fn = self._is_programs()[0]
+        wi = self.program.data_names.index("w")
+        d0 = [np.zeros_like(a) if i == wi else a for i, a in enumerate(d)]
+        rng = np.random.default_rng(curve_seed(seed, label, 9000))
+
+        def propose(n: int) -> tuple[list[np.ndarray], np.ndarray]:
+            p = self.program.prior_draw(n, rng, self.md.context)
+            return p, np.asarray(logp_fn(p, d0), float)
+
+        return propose
+
+    def _t_proposal(self, draws: dict[str, np.ndarray], label: str, seed: int) -> Callable:
+        """``propose(n) -> (positions, log q)`` from a multivariate Student-t at the mean and
+        covariance of one curve's HMC ``draws`` (each (chains, draws), constrained), in the
+        unconstrained space."""
+        from scipy import stats
+
+        vals = [draws[nm].reshape(-1) for nm in self.program.var_names]
+        x = np.concatenate(self.program.unconstrain(vals, self.md.context), axis=1)
+        cov = np.atleast_2d(np.cov(x.T)) + 1e-9 * np.eye(x.shape[1])
+        q = stats.multivariate_t(loc=x.mean(axis=0), shape=cov, df=IS_T_DF,
+                                 seed=np.random.default_rng(curve_seed(seed, label, 9002)))
+
+        def propose(n: int) -> tuple[list[np.ndarray], np.ndarray]:
+            z = np.asarray(q.rvs(n), float).reshape(n, -1)
+            return [z[:, [j]] for j in range(z.shape[1])], np.asarray(q.logpdf(z), float)
+
+        return propose
 
     def curve_data(self, obs: Any, by: str = "series_idx") -> list[np.ndarray]:
         """Padded per-curve data, each array (curves, n_rows), for ``obs`` grouped by ``by``
@@ -623,28 +690,31 @@ def _failing(diag: Any, config: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def _importance_step(sampler: CurveSampler, data: list[np.ndarray], labels: list[str],
                      tried: np.ndarray, values: dict[str, np.ndarray], divergent: np.ndarray,
-                     seed: int, notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Curves ``tried`` (failing their first run) take importance draws from their stage-1
-    prior where those are reliable (:meth:`CurveSampler.importance`), in ``values`` and
-    ``divergent`` in place. Returns the mask of curves that took them and each curve's k-hat
-    (NaN where not tried)."""
+                     seed: int, notes: list[str], hmc: bool = False
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Curves ``tried`` (failing their first run) take importance draws where those are reliable
+    (:meth:`CurveSampler.importance`: from their stage-1 prior, or with ``hmc`` from a Student-t
+    fitted to their draws in ``values``), in ``values`` and ``divergent`` in place. Returns the
+    mask of curves that took them and each curve's k-hat (NaN where not tried)."""
     S = divergent.shape[0]
-    is_khat, prior_is = np.full(S, np.nan), np.zeros(S, bool)
+    is_khat, took = np.full(S, np.nan), np.zeros(S, bool)
     tried = np.asarray(tried, int)
     if not len(tried):
-        return prior_is, is_khat
-    v, ok, khat, _ = sampler.importance(data, labels, tried, seed)
+        return took, is_khat
+    draws = {k: v[tried] for k, v in values.items()} if hmc else None
+    v, ok, khat, _ = sampler.importance(data, labels, tried, seed, hmc=draws)
     is_khat[tried] = khat
     take = tried[ok]
-    prior_is[take] = True
+    took[take] = True
     for k in values:
         values[k][take] = v[k][ok]
     divergent[take] = False
+    what = ("a Student-t fitted to their own draws (slowly mixing chains)" if hmc else
+            "their stage-1 prior (data that say little)")
     if len(take):
         notes.append(f"{len(take)} of {len(tried)} failing curve(s) took importance draws from "
-                     f"their stage-1 prior (data that say little; Pareto k-hat < "
-                     f"{IS_KHAT_MAX:g}).")
-    return prior_is, is_khat
+                     f"{what}; Pareto k-hat < {IS_KHAT_MAX:g}.")
+    return took, is_khat
 
 
 def run_stage_one(sampler: CurveSampler, data: list[np.ndarray], labels: list[str],
@@ -665,12 +735,13 @@ def run_stage_one(sampler: CurveSampler, data: list[np.ndarray], labels: list[st
                                           float(cfg.target_accept))
     notes: list[str] = []
     diag = curve_diagnostics(values, divergent, diag_names)
+    failing = np.union1d(*_failing(diag, cfg))
+    prior_is, is_khat = _importance_step(sampler, data, labels, failing, values, divergent,
+                                         seed, notes)
+    t_is, t_khat = _importance_step(sampler, data, labels, failing[~prior_is[failing]], values,
+                                    divergent, seed, notes, hmc=True)
+    diag = curve_diagnostics(values, divergent, diag_names)
     bad_div, slow = _failing(diag, cfg)
-    prior_is, is_khat = _importance_step(sampler, data, labels, np.union1d(bad_div, slow),
-                                         values, divergent, seed, notes)
-    if prior_is.any():
-        diag = curve_diagnostics(values, divergent, diag_names)
-        bad_div, slow = _failing(diag, cfg)
     if len(bad_div):
         v, d, st = sampler.run(data, labels, bad_div, seed, RETRY_TARGET_ACCEPT, salt=1,
                                n_steps=RETRY_STEPS)
@@ -700,6 +771,8 @@ def run_stage_one(sampler: CurveSampler, data: list[np.ndarray], labels: list[st
         _, slow = _failing(diag, cfg)
     diag["prior_is"] = prior_is
     diag["prior_is_khat"] = is_khat
+    diag["hmc_t_is"] = t_is
+    diag["hmc_t_is_khat"] = t_khat
     return StageOne(values, divergent, step, time.perf_counter() - t0, notes), diag
 
 
