@@ -270,6 +270,10 @@ def test_flat_curves_pass_their_diagnostics_through_the_importance_path() -> Non
     assert (d.loc[is_flat, "rhat_max"] <= 1.01).all()
     assert (d.loc[is_flat, "ess_bulk_min"] >= 400).all()
     assert (d.loc[is_flat, "divergences"] == 0).all()
+    summ = fit.summary()  # the record says where the draws come from
+    flat_rows = summ["task"].str.startswith("flat")
+    assert (summ.loc[flat_rows, "stage1_draws"] == "prior_is").all()
+    assert summ.loc[~flat_rows, "stage1_draws"].isin(["hmc", "t_is"]).all()
 
 
 def test_psis_weights_grow_with_the_log_weights() -> None:

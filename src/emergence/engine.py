@@ -76,10 +76,13 @@ IS_MIN_DRAWS = 8192
 IS_KHAT_MAX = 0.7
 #: Second importance proposal (:meth:`CurveSampler.importance` with ``hmc`` draws): a
 #: multivariate Student-t with IS_T_DF degrees of freedom at the mean and covariance of a
-#: curve's own first-run HMC draws, for curves whose chains mixed slowly. Where its k-hat is
-#: good but the weights' ESS falls short, up to IS_TOPUP times the draws are added.
+#: curve's own first-run HMC draws, for curves whose chains mixed slowly. Where k-hat is good
+#: but the weights' ESS falls short of ``config.ess_min``, up to IS_TOPUP times the draws
+#: are added.
 IS_T_DF = 4.0
 IS_TOPUP = 8
+#: Share of the stage-1 prior in that proposal (a defensive mixture): it bounds the weights.
+IS_DEFENSIVE = 0.1
 
 
 def _jax() -> Any:
@@ -507,8 +510,8 @@ class CurveSampler:
           the mean and covariance of the curve's own HMC draws, in the unconstrained space. It
           serves curves whose chains mixed slowly along a curved ridge (real curves whose
           threshold or ceiling the data leave open): the chains cover the ridge between them,
-          the heavy tails cover its ends, and the weights correct the rest. Where k-hat is good
-          but the weights' ESS falls short, up to :data:`IS_TOPUP` times the draws are added.
+          the heavy tails cover its ends, and the weights correct the rest. The stage-1 prior
+          is mixed in as a defensive component (:meth:`_t_proposal`).
 
         Each curve gets ``IS_FACTOR x chains x draws`` proposal draws (at least
         :data:`IS_MIN_DRAWS`), Pareto-smoothed (PSIS, arviz-stats), and ``chains x draws`` of them
@@ -516,11 +519,14 @@ class CurveSampler:
 
         Returns the draws (each (len(curves), chains, draws); NaN for a curve whose weights are
         not reliable), whether each curve's weights are reliable (k-hat < :data:`IS_KHAT_MAX`
-        and effective sample size >= chains x draws: the resampled draws are then close to
-        independent), the k-hats and the effective sample sizes.
+        and the weights' effective sample size at least ``config.ess_min``, the bulk ESS that
+        HMC draws must reach; where k-hat is good and the ESS falls short, up to
+        :data:`IS_TOPUP` times the draws are added), the k-hats and the effective sample
+        sizes.
         """
         C, D = int(self.config.chains), int(self.config.draws)
         n = max(IS_MIN_DRAWS, IS_FACTOR * C * D)
+        need = min(float(self.config.ess_min), C * D)  # the bar HMC draws must clear
         logp_fn, constrain_fn = self._is_programs()
         out = {nm: np.full((len(curves), C, D), np.nan) for nm in self.program.var_names}
         khat, ess = np.full(len(curves), np.inf), np.zeros(len(curves))
@@ -528,17 +534,17 @@ class CurveSampler:
         for i, s in enumerate(curves):
             d = [np.asarray(a[s]) for a in data]
             propose = (self._prior_proposal(d, labels[s], seed) if hmc is None else
-                       self._t_proposal({k: v[i] for k, v in hmc.items()}, labels[s], seed))
+                       self._t_proposal({k: v[i] for k, v in hmc.items()}, d, labels[s], seed))
             pos, lw = propose(n)
             lw = np.asarray(logp_fn(pos, d), float) - lw
             w, k, e = psis_weights(lw[None])
-            if hmc is not None and k[0] < IS_KHAT_MAX and C * D / IS_TOPUP <= e[0] < C * D:
-                more, lw2 = propose(n * int(np.ceil(C * D / e[0])))
+            if k[0] < IS_KHAT_MAX and need / IS_TOPUP <= e[0] < need:
+                more, lw2 = propose(n * int(np.ceil(need / e[0])))
                 pos = [np.concatenate(a) for a in zip(pos, more, strict=True)]
                 lw = np.concatenate([lw, np.asarray(logp_fn(more, d), float) - lw2])
                 w, k, e = psis_weights(lw[None])
             khat[i], ess[i] = k[0], e[0]
-            ok[i] = (k[0] < IS_KHAT_MAX) & (e[0] >= C * D)
+            ok[i] = (k[0] < IS_KHAT_MAX) & (e[0] >= need)
             if not ok[i]:
                 continue
             rng = np.random.default_rng(curve_seed(seed, labels[s], 9001))
@@ -571,21 +577,37 @@ class CurveSampler:
 
         return propose
 
-    def _t_proposal(self, draws: dict[str, np.ndarray], label: str, seed: int) -> Callable:
-        """``propose(n) -> (positions, log q)`` from a multivariate Student-t at the mean and
-        covariance of one curve's HMC ``draws`` (each (chains, draws), constrained), in the
-        unconstrained space."""
+    def _t_proposal(self, draws: dict[str, np.ndarray], d: list[np.ndarray], label: str,
+                    seed: int) -> Callable:
+        """``propose(n) -> (positions, log q)`` from a defensive mixture (Hesterberg 1995): a
+        multivariate Student-t at the mean and covariance of one curve's HMC ``draws`` (each
+        (chains, draws), constrained; in the unconstrained space) with weight
+        1 - :data:`IS_DEFENSIVE`, and the curve's stage-1 prior with weight
+        :data:`IS_DEFENSIVE`. The prior component bounds every weight by the likelihood over
+        IS_DEFENSIVE times the evidence, so posterior mass that the chains never reached
+        cannot be missed without a trace in the weights."""
         from scipy import stats
+        from scipy.special import logsumexp
 
         vals = [draws[nm].reshape(-1) for nm in self.program.var_names]
         x = np.concatenate(self.program.unconstrain(vals, self.md.context), axis=1)
         cov = np.atleast_2d(np.cov(x.T)) + 1e-9 * np.eye(x.shape[1])
         q = stats.multivariate_t(loc=x.mean(axis=0), shape=cov, df=IS_T_DF,
                                  seed=np.random.default_rng(curve_seed(seed, label, 9002)))
+        prior = self._prior_proposal(d, label, seed)
+        logp_fn = self._is_programs()[0]
+        wi = self.program.data_names.index("w")
+        d0 = [np.zeros_like(a) if i == wi else a for i, a in enumerate(d)]
 
         def propose(n: int) -> tuple[list[np.ndarray], np.ndarray]:
-            z = np.asarray(q.rvs(n), float).reshape(n, -1)
-            return [z[:, [j]] for j in range(z.shape[1])], np.asarray(q.logpdf(z), float)
+            m = int(round(IS_DEFENSIVE * n))
+            z = np.asarray(q.rvs(n - m), float).reshape(n - m, -1)
+            pos = [np.concatenate(a) for a in zip([z[:, [j]] for j in range(z.shape[1])],
+                                                  prior(m)[0], strict=True)]
+            zz = np.concatenate(pos, axis=1)
+            lq = logsumexp([np.log1p(-IS_DEFENSIVE) + q.logpdf(zz),
+                            np.log(IS_DEFENSIVE) + np.asarray(logp_fn(pos, d0), float)], axis=0)
+            return pos, lq
 
         return propose
 
@@ -691,19 +713,21 @@ def _failing(diag: Any, config: Any) -> tuple[np.ndarray, np.ndarray]:
 def _importance_step(sampler: CurveSampler, data: list[np.ndarray], labels: list[str],
                      tried: np.ndarray, values: dict[str, np.ndarray], divergent: np.ndarray,
                      seed: int, notes: list[str], hmc: bool = False
-                     ) -> tuple[np.ndarray, np.ndarray]:
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Curves ``tried`` (failing their first run) take importance draws where those are reliable
     (:meth:`CurveSampler.importance`: from their stage-1 prior, or with ``hmc`` from a Student-t
     fitted to their draws in ``values``), in ``values`` and ``divergent`` in place. Returns the
-    mask of curves that took them and each curve's k-hat (NaN where not tried)."""
+    mask of curves that took them, each curve's k-hat and the weights' effective sample size
+    (NaN where not tried)."""
     S = divergent.shape[0]
-    is_khat, took = np.full(S, np.nan), np.zeros(S, bool)
+    is_khat, is_ess, took = np.full(S, np.nan), np.full(S, np.nan), np.zeros(S, bool)
     tried = np.asarray(tried, int)
     if not len(tried):
-        return took, is_khat
+        return took, is_khat, is_ess
     draws = {k: v[tried] for k, v in values.items()} if hmc else None
-    v, ok, khat, _ = sampler.importance(data, labels, tried, seed, hmc=draws)
+    v, ok, khat, ess = sampler.importance(data, labels, tried, seed, hmc=draws)
     is_khat[tried] = khat
+    is_ess[tried] = ess
     take = tried[ok]
     took[take] = True
     for k in values:
@@ -714,7 +738,17 @@ def _importance_step(sampler: CurveSampler, data: list[np.ndarray], labels: list
     if len(take):
         notes.append(f"{len(take)} of {len(tried)} failing curve(s) took importance draws from "
                      f"{what}; Pareto k-hat < {IS_KHAT_MAX:g}.")
-    return took, is_khat
+    return took, is_khat, is_ess
+
+
+def _with_is_ess(diag: Any, is_ess: np.ndarray) -> Any:
+    """Curves with importance draws (``is_ess`` not NaN) report the weights' effective sample
+    size as their ESS: the resampled draws repeat some draws, which ESS estimators on them do
+    not see."""
+    took = np.isfinite(is_ess)
+    for col in ("ess_bulk_min", "ess_tail_min"):
+        diag.loc[took, col] = np.minimum(diag.loc[took, col].to_numpy(), is_ess[took])
+    return diag
 
 
 def run_stage_one(sampler: CurveSampler, data: list[np.ndarray], labels: list[str],
@@ -736,11 +770,16 @@ def run_stage_one(sampler: CurveSampler, data: list[np.ndarray], labels: list[st
     notes: list[str] = []
     diag = curve_diagnostics(values, divergent, diag_names)
     failing = np.union1d(*_failing(diag, cfg))
-    prior_is, is_khat = _importance_step(sampler, data, labels, failing, values, divergent,
-                                         seed, notes)
-    t_is, t_khat = _importance_step(sampler, data, labels, failing[~prior_is[failing]], values,
-                                    divergent, seed, notes, hmc=True)
-    diag = curve_diagnostics(values, divergent, diag_names)
+    prior_is, is_khat, ess1 = _importance_step(sampler, data, labels, failing, values,
+                                               divergent, seed, notes)
+    t_is, t_khat, ess2 = _importance_step(sampler, data, labels, failing[~prior_is[failing]],
+                                          values, divergent, seed, notes, hmc=True)
+    is_ess = np.where(prior_is, ess1, np.where(t_is, ess2, np.nan))
+
+    def diagnose() -> Any:
+        return _with_is_ess(curve_diagnostics(values, divergent, diag_names), is_ess)
+
+    diag = diagnose()
     bad_div, slow = _failing(diag, cfg)
     if len(bad_div):
         v, d, st = sampler.run(data, labels, bad_div, seed, RETRY_TARGET_ACCEPT, salt=1,
@@ -750,7 +789,7 @@ def run_stage_one(sampler: CurveSampler, data: list[np.ndarray], labels: list[st
         divergent[bad_div], step[bad_div] = d, st
         notes.append(f"{len(bad_div)} curve(s) with divergent transitions were re-sampled alone "
                      f"with target_accept {RETRY_TARGET_ACCEPT}.")
-        diag = curve_diagnostics(values, divergent, diag_names)
+        diag = diagnose()
         _, slow = _failing(diag, cfg)
     for r in range(extend):
         if not len(slow):
@@ -767,7 +806,7 @@ def run_stage_one(sampler: CurveSampler, data: list[np.ndarray], labels: list[st
         divergent[slow] = np.concatenate([divergent[slow], d], axis=2)[:, :, keep]
         notes.append(f"{len(slow)} slowly mixing curve(s): {more} more draws per chain "
                      f"(64-step trajectories), thinned to {D}.")
-        diag = curve_diagnostics(values, divergent, diag_names)
+        diag = diagnose()
         _, slow = _failing(diag, cfg)
     diag["prior_is"] = prior_is
     diag["prior_is_khat"] = is_khat

@@ -355,7 +355,9 @@ class Fit:
         threshold_median/lo/hi`` (log10 scale, central ``config.interval`` interval),
         ``width_median/lo/hi`` (decades from 10 % to 90 % of the rise), ``p_sharp``
         (P(width < sharp_width)), ``lapse_median`` (distance of the ceiling from 1),
-        ``rhat_max``, ``ess_bulk_min``, ``divergences`` (whole fit), ``too_sparse``, and the
+        ``rhat_max``, ``ess_bulk_min``, ``divergences`` (whole fit), ``stage1_draws`` (where
+        the curve's stage-1 draws come from: ``hmc``, ``prior_is``, ``t_is``, ``light`` or
+        ``joint``; docs/engine.md), ``too_sparse``, and the
         sampling diagnostics of :mod:`emergence.coverage`: ``n_in_transition``,
         ``p_no_scale_in_rise``, ``width_contraction``, ``prior_driven_width``,
         ``p_threshold_above``, ``p_threshold_below``, ``shape_dependent``, ``sampling_note``.
@@ -370,12 +372,29 @@ class Fit:
         out["rhat_max"] = d["rhat_max"].to_numpy()
         out["ess_bulk_min"] = d["ess_bulk_min"].to_numpy()
         out["divergences"] = d["divergences"].to_numpy()
+        out["stage1_draws"] = self._stage1_draws()
         out["too_sparse"] = s["too_sparse"].to_numpy()
         samp = sampling_diagnostics(self)
         out = pd.concat([out, samp.drop(columns=["transition_lo", "transition_hi"])], axis=1)
         out["sampling_note"] = ["; ".join(sampling_notes(r, self.config.sharp_width))
                                 for r in samp.to_dict("records")]
         return self._uninformed_widths(out)
+
+    def _stage1_draws(self) -> np.ndarray:
+        """Where each curve's stage-1 draws come from (docs/engine.md): ``hmc``, ``prior_is`` /
+        ``t_is`` (importance draws from the stage-1 prior / a Student-t fitted to its HMC
+        draws: R-hat and ESS are then those of the resampled draws), ``light`` (the light
+        fallback proposal), or ``joint`` (the joint engine)."""
+        n = len(self.series)
+        if "curve_diagnostics" not in self.tree.children:
+            return np.full(n, "joint", dtype=object)
+        cd = self.tree["curve_diagnostics"].to_dataset()
+        out = np.full(n, "hmc", dtype=object)
+        for col, name in (("prior_is", "prior_is"), ("hmc_t_is", "t_is"),
+                          ("light_proposal", "light")):
+            if col in cd:
+                out[np.asarray(cd[col].values, bool)] = name
+        return out
 
     def _uninformed_widths(self, out: pd.DataFrame) -> pd.DataFrame:
         """Curves that carry no information on their width -- flat at chance, or at most one
