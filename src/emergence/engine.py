@@ -273,6 +273,22 @@ def psis_weights(lw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return w, khat, 1.0 / np.sum(w**2, axis=1)
 
 
+def _weigh(propose: Callable, logp: Callable, n: int, need: float
+           ) -> tuple[list[np.ndarray], np.ndarray, float, float]:
+    """``n`` draws of ``propose(n) -> (positions, log q)``, their PSIS weights under ``logp``,
+    k-hat and ESS; where k-hat is good but the ESS falls short of ``need`` (by at most
+    IS_TOPUP times), more draws are added and the weights recomputed on all of them."""
+    pos, lq = propose(n)
+    lw = np.asarray(logp(pos), float) - lq
+    w, k, e = psis_weights(lw[None])
+    if k[0] < IS_KHAT_MAX and need / IS_TOPUP <= e[0] < need:
+        more, lq2 = propose(n * int(np.ceil(need / e[0])))
+        pos = [np.concatenate(a) for a in zip(pos, more, strict=True)]
+        lw = np.concatenate([lw, np.asarray(logp(more), float) - lq2])
+        w, k, e = psis_weights(lw[None])
+    return pos, w[0], float(k[0]), float(e[0])
+
+
 def _logdensity(program: CurveProgram, data: Any) -> Callable[[Any], Any]:
     def logdensity(p: Any) -> Any:
         return program.logp(p, data)
@@ -535,21 +551,13 @@ class CurveSampler:
             d = [np.asarray(a[s]) for a in data]
             propose = (self._prior_proposal(d, labels[s], seed) if hmc is None else
                        self._t_proposal({k: v[i] for k, v in hmc.items()}, d, labels[s], seed))
-            pos, lw = propose(n)
-            lw = np.asarray(logp_fn(pos, d), float) - lw
-            w, k, e = psis_weights(lw[None])
-            if k[0] < IS_KHAT_MAX and need / IS_TOPUP <= e[0] < need:
-                more, lw2 = propose(n * int(np.ceil(need / e[0])))
-                pos = [np.concatenate(a) for a in zip(pos, more, strict=True)]
-                lw = np.concatenate([lw, np.asarray(logp_fn(more, d), float) - lw2])
-                w, k, e = psis_weights(lw[None])
-            khat[i], ess[i] = k[0], e[0]
-            ok[i] = (k[0] < IS_KHAT_MAX) & (e[0] >= need)
+            pos, w, khat[i], ess[i] = _weigh(propose, lambda p, d=d: logp_fn(p, d), n, need)
+            ok[i] = (khat[i] < IS_KHAT_MAX) & (ess[i] >= need)
             if not ok[i]:
                 continue
             rng = np.random.default_rng(curve_seed(seed, labels[s], 9001))
             u = (rng.random() + np.arange(C * D)) / (C * D)  # systematic resampling
-            idx = rng.permutation(np.minimum(np.searchsorted(np.cumsum(w[0]), u), len(lw) - 1))
+            idx = rng.permutation(np.minimum(np.searchsorted(np.cumsum(w), u), len(w) - 1))
             vals = constrain_fn([a[idx] for a in pos])
             for nm, v in zip(self.program.var_names, vals, strict=True):
                 out[nm][i] = np.asarray(v)[:, 0].reshape(C, D)
@@ -600,7 +608,7 @@ class CurveSampler:
         d0 = [np.zeros_like(a) if i == wi else a for i, a in enumerate(d)]
 
         def propose(n: int) -> tuple[list[np.ndarray], np.ndarray]:
-            m = int(round(IS_DEFENSIVE * n))
+            m = round(IS_DEFENSIVE * n)
             z = np.asarray(q.rvs(n - m), float).reshape(n - m, -1)
             pos = [np.concatenate(a) for a in zip([z[:, [j]] for j in range(z.shape[1])],
                                                   prior(m)[0], strict=True)]
