@@ -383,7 +383,7 @@ class Fit:
     def _stage1_draws(self) -> np.ndarray:
         """Where each curve's stage-1 draws come from (docs/engine.md): ``hmc``, ``prior_is`` /
         ``t_is`` (importance draws from the stage-1 prior / a Student-t fitted to its HMC
-        draws: R-hat and ESS are then those of the resampled draws), ``light`` (the light
+        draws: R-hat is then that of the resampled draws, ESS the weights'), ``light`` (the light
         fallback proposal), or ``joint`` (the joint engine)."""
         n = len(self.series)
         if "curve_diagnostics" not in self.tree.children:

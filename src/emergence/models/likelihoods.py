@@ -37,7 +37,8 @@ LOG_2PI = float(np.log(2 * np.pi))
 #: (Smithson & Verkuilen 2006): y -> clip(y, 0.5/N, 1 - 0.5/N).
 SQUEEZE_N = 1000
 #: Largest precision ``log phi`` the beta and beta-binomial densities are evaluated at. Beyond
-#: it they are their binomial / point-mass limits to within 1e-5 for up to 10^4 items, while
+#: it they are their binomial / point-mass limits (variance inflation (n - 1) / (phi + 1) below
+#: 2e-5 for up to 10^4 items; tests/test_likelihoods.py checks 1e-3 nats), while
 #: ``gammaln`` of ``phi`` ~ 10^19 loses every digit to cancellation (measured: a log density of
 #: +996 at log phi = 44, which importance sampling then picked as its one heavy draw).
 LOG_PHI_MAX = 20.0
