@@ -458,7 +458,7 @@ class CurveSampler:
                                  in_axes=(0, 0, None, None, None, None, None, 0, 0, 0))))
         self.program, self._block = _PROGRAMS[key]
         self._start = self.program.init_for(md.context)  # this table's initial point
-        self._logw: tuple[Any, Any] | None = None  # compiled on first use (importance path)
+        self._is_fns: tuple[Any, Any] | None = None  # compiled on first use (importance)
         self.compile_seconds = time.perf_counter() - t0
 
     def _run_chunk(self, keys: Any, pos0: Any, data: Any, target_accept: Any,
@@ -565,22 +565,30 @@ class CurveSampler:
 
     def _is_programs(self) -> tuple[Any, Any]:
         """The log density and the constraining map, vmapped over positions (compiled once)."""
-        if self._logw is None:
+        if self._is_fns is None:
             jax = _jax()
-            self._logw = (jax.jit(jax.vmap(self.program.logp, in_axes=(0, None))),
-                          jax.jit(jax.vmap(self.program.constrain)))
-        return self._logw
+            self._is_fns = (jax.jit(jax.vmap(self.program.logp, in_axes=(0, None))),
+                            jax.jit(jax.vmap(self.program.constrain)))
+        return self._is_fns
+
+    def _without_rows(self, d: list[np.ndarray]) -> list[np.ndarray]:
+        """One curve's data with every row's weight set to 0: its log density is the prior's."""
+        wi = self.program.data_names.index("w")
+        return [np.zeros_like(a) if i == wi else a for i, a in enumerate(d)]
+
+    def _prior_draws(self, label: str, seed: int) -> Callable[[int], list[np.ndarray]]:
+        """``draw(n)``: unconstrained stage-1 prior draws of one curve, from its own seed."""
+        rng = np.random.default_rng(curve_seed(seed, label, 9000))
+        return lambda n: self.program.prior_draw(n, rng, self.md.context)
 
     def _prior_proposal(self, d: list[np.ndarray], label: str, seed: int) -> Callable:
         """``propose(n) -> (positions, log q)`` from the stage-1 prior of one curve (log q: the
         log density with every row's weight set to 0)."""
         logp_fn = self._is_programs()[0]
-        wi = self.program.data_names.index("w")
-        d0 = [np.zeros_like(a) if i == wi else a for i, a in enumerate(d)]
-        rng = np.random.default_rng(curve_seed(seed, label, 9000))
+        d0, draw = self._without_rows(d), self._prior_draws(label, seed)
 
         def propose(n: int) -> tuple[list[np.ndarray], np.ndarray]:
-            p = self.program.prior_draw(n, rng, self.md.context)
+            p = draw(n)
             return p, np.asarray(logp_fn(p, d0), float)
 
         return propose
@@ -602,18 +610,15 @@ class CurveSampler:
         cov = np.atleast_2d(np.cov(x.T)) + 1e-9 * np.eye(x.shape[1])
         q = stats.multivariate_t(loc=x.mean(axis=0), shape=cov, df=IS_T_DF,
                                  seed=np.random.default_rng(curve_seed(seed, label, 9002)))
-        prior = self._prior_proposal(d, label, seed)
         logp_fn = self._is_programs()[0]
-        wi = self.program.data_names.index("w")
-        d0 = [np.zeros_like(a) if i == wi else a for i, a in enumerate(d)]
+        d0, draw_prior = self._without_rows(d), self._prior_draws(label, seed)
 
         def propose(n: int) -> tuple[list[np.ndarray], np.ndarray]:
             m = round(IS_DEFENSIVE * n)
             z = np.asarray(q.rvs(n - m), float).reshape(n - m, -1)
             pos = [np.concatenate(a) for a in zip([z[:, [j]] for j in range(z.shape[1])],
-                                                  prior(m)[0], strict=True)]
-            zz = np.concatenate(pos, axis=1)
-            lq = logsumexp([np.log1p(-IS_DEFENSIVE) + q.logpdf(zz),
+                                                  draw_prior(m), strict=True)]
+            lq = logsumexp([np.log1p(-IS_DEFENSIVE) + q.logpdf(np.concatenate(pos, axis=1)),
                             np.log(IS_DEFENSIVE) + np.asarray(logp_fn(pos, d0), float)], axis=0)
             return pos, lq
 
