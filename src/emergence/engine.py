@@ -60,6 +60,10 @@ HYPER_STEPS = 3
 #: size is adapted per lane and jittered by +-20 % per transition against periodic orbits.
 HMC_STEPS = 24
 STEP_JITTER = 0.2
+#: Half-width of the uniform jitter (unconstrained units) of the chains that start where a
+#: curve's data rise (:meth:`CurveSampler._data_start`); the others get +-1 about the prior's
+#: centre. A jitter of 1 would move a threshold out of the gap between two tested scales.
+DATA_JITTER = 0.2
 #: Leapfrog steps of the re-runs of curves that diverged or mixed slowly (longer trajectories
 #: cross the long ridges of curves whose ceiling or threshold the data leave open).
 RETRY_STEPS = 64
@@ -83,6 +87,9 @@ IS_T_DF = 4.0
 IS_TOPUP = 8
 #: Share of the stage-1 prior in that proposal (a defensive mixture): it bounds the weights.
 IS_DEFENSIVE = 0.1
+#: Share of the covariance of all of a curve's draws added to each chain's own in the
+#: Student-t proposal (:meth:`CurveSampler._t_proposal`).
+IS_COV_FLOOR = 0.05
 
 
 def _jax() -> Any:
@@ -522,12 +529,14 @@ class CurveSampler:
           0). There the prior is a good proposal; the log weight is the log density minus its
           value with every row's weight set to 0 (the prior).
         - ``hmc`` given (constrained draws, each (curves, chains, draws), as returned by
-          :meth:`run`): a multivariate **Student-t** (:data:`IS_T_DF` degrees of freedom) at
-          the mean and covariance of the curve's own HMC draws, in the unconstrained space. It
-          serves curves whose chains mixed slowly along a curved ridge (real curves whose
-          threshold or ceiling the data leave open): the chains cover the ridge between them,
-          the heavy tails cover its ends, and the weights correct the rest. The stage-1 prior
-          is mixed in as a defensive component (:meth:`_t_proposal`).
+          :meth:`run`): a mixture of multivariate **Student-t** (:data:`IS_T_DF` degrees of
+          freedom), one at the mean and covariance of each of the curve's HMC chains, in the
+          unconstrained space. It serves curves whose chains mixed slowly along a curved ridge
+          (real curves whose threshold or ceiling the data leave open) and curves whose chains
+          settled in different modes: the chains cover the ridge or the modes between them,
+          the heavy tails cover the ends, and the weights correct the rest, including each
+          mode's share. The stage-1 prior is mixed in as a defensive component
+          (:meth:`_t_proposal`).
 
         Each curve gets ``IS_FACTOR x chains x draws`` proposal draws (at least
         :data:`IS_MIN_DRAWS`), Pareto-smoothed (PSIS, arviz-stats), and ``chains x draws`` of them
@@ -595,34 +604,63 @@ class CurveSampler:
 
     def _t_proposal(self, draws: dict[str, np.ndarray], d: list[np.ndarray], label: str,
                     seed: int) -> Callable:
-        """``propose(n) -> (positions, log q)`` from a defensive mixture (Hesterberg 1995): a
-        multivariate Student-t at the mean and covariance of one curve's HMC ``draws`` (each
-        (chains, draws), constrained; in the unconstrained space) with weight
-        1 - :data:`IS_DEFENSIVE`, and the curve's stage-1 prior with weight
-        :data:`IS_DEFENSIVE`. The prior component bounds every weight by the likelihood over
-        IS_DEFENSIVE times the evidence, so posterior mass that the chains never reached
-        cannot be missed without a trace in the weights."""
+        """``propose(n) -> (positions, log q)`` from a defensive mixture (Hesterberg 1995) of
+        multivariate Student-t components, one per chain, at the mean and covariance of that
+        chain's HMC ``draws`` (each (chains, draws), constrained; in the unconstrained space),
+        with total weight 1 - :data:`IS_DEFENSIVE`, and the curve's stage-1 prior with weight
+        :data:`IS_DEFENSIVE`.
+
+        One component per chain: chains that settled in different modes (a sharp rise with
+        little noise against a gentle one with much; :meth:`emergence.models.CurveModel.
+        data_start`) each give their mode a component, and the weights then give each mode its
+        posterior mass, which the chains cannot. Each chain's covariance is widened by
+        :data:`IS_COV_FLOOR` times the covariance of all draws, so a chain that barely moved
+        still proposes a usable spread. The prior component bounds every weight by the
+        likelihood over IS_DEFENSIVE times the evidence, so posterior mass that the chains never
+        reached cannot be missed without a trace in the weights."""
         from scipy import stats
         from scipy.special import logsumexp
 
         vals = [draws[nm].reshape(-1) for nm in self.program.var_names]
         x = np.concatenate(self.program.unconstrain(vals, self.md.context), axis=1)
-        cov = np.atleast_2d(np.cov(x.T)) + 1e-9 * np.eye(x.shape[1])
-        q = stats.multivariate_t(loc=x.mean(axis=0), shape=cov, df=IS_T_DF,
-                                 seed=np.random.default_rng(curve_seed(seed, label, 9002)))
+        chains = x.reshape((*draws[self.program.var_names[0]].shape, x.shape[1]))
+        floor = IS_COV_FLOOR * np.atleast_2d(np.cov(x.T)) + 1e-9 * np.eye(x.shape[1])
+        rng = np.random.default_rng(curve_seed(seed, label, 9002))
+        qs = [stats.multivariate_t(loc=c.mean(axis=0), shape=np.atleast_2d(np.cov(c.T)) + floor,
+                                   df=IS_T_DF, seed=rng) for c in chains]
         logp_fn = self._is_programs()[0]
         d0, draw_prior = self._without_rows(d), self._prior_draws(label, seed)
 
         def propose(n: int) -> tuple[list[np.ndarray], np.ndarray]:
             m = round(IS_DEFENSIVE * n)
-            z = np.asarray(q.rvs(n - m), float).reshape(n - m, -1)
+            counts = np.diff(np.linspace(0, n - m, len(qs) + 1).round().astype(int))
+            z = np.concatenate([np.asarray(q.rvs(k), float).reshape(k, -1)
+                                for q, k in zip(qs, counts, strict=True) if k])
             pos = [np.concatenate(a) for a in zip([z[:, [j]] for j in range(z.shape[1])],
                                                   draw_prior(m), strict=True)]
-            lq = logsumexp([np.log1p(-IS_DEFENSIVE) + q.logpdf(np.concatenate(pos, axis=1)),
+            flat = np.concatenate(pos, axis=1)
+            lt = logsumexp([q.logpdf(flat) for q in qs], axis=0) - np.log(len(qs))
+            lq = logsumexp([np.log1p(-IS_DEFENSIVE) + lt,
                             np.log(IS_DEFENSIVE) + np.asarray(logp_fn(pos, d0), float)], axis=0)
             return pos, lq
 
         return propose
+
+    def _data_start(self, data: list[np.ndarray], s: int) -> list[np.ndarray] | None:
+        """Unconstrained start of curve ``s`` where its data rise
+        (:meth:`emergence.models.CurveModel.data_start`; the prior's centre for the
+        parameters it does not set), or None for a curve without a step."""
+        d = dict(zip(self.program.data_names, (np.asarray(a[s]) for a in data), strict=True))
+        used = d["w"] > 0
+        start = self.model_cls.data_start(d["x"][used], d["y"][used], d["chance"][used])
+        if start is None:
+            return None
+        centre = self.program.constrain(self._start)
+        vals = [np.asarray([start.get(nm, np.asarray(v).reshape(-1)[0])], float)
+                for nm, v in zip(self.program.var_names, centre, strict=True)]
+        pos = self.program.unconstrain(vals, self.md.context)
+        return [np.asarray(p, float).reshape(np.shape(v)) for p, v in zip(pos, self._start,
+                                                                          strict=True)]
 
     def curve_data(self, obs: Any, by: str = "series_idx") -> list[np.ndarray]:
         """Padded per-curve data, each array (curves, n_rows), for ``obs`` grouped by ``by``
@@ -660,10 +698,15 @@ class CurveSampler:
         jax = _jax()
         keys = np.stack([np.asarray(jax.random.PRNGKey(curve_seed(seed, labels[s], 17 * c + salt)))
                          for s, c in zip(lane_curve, lane_chain, strict=True)])
+        starts = {s: self._data_start(data, s) for s in np.unique(curves)}
         inits = []
         for s, c in zip(lane_curve, lane_chain, strict=True):
             r = np.random.default_rng(curve_seed(seed, labels[s], 1000 + 17 * c + salt))
-            inits.append([v + r.uniform(-1, 1, v.shape) for v in self._start])
+            if c % 2 and starts[s] is not None:  # odd chains where the data rise
+                inits.append([v + r.uniform(-DATA_JITTER, DATA_JITTER, v.shape)
+                              for v in starts[s]])
+            else:
+                inits.append([v + r.uniform(-1, 1, v.shape) for v in self._start])
         pos0 = [np.stack([p[j] for p in inits]) for j in range(len(self._start))]
         d = [a[lane_curve] for a in data]
         ta = np.full(len(lane_curve), target_accept)
