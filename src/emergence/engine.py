@@ -807,34 +807,14 @@ def _with_is_ess(diag: Any, is_ess: np.ndarray) -> Any:
     return diag
 
 
-def run_stage_one(sampler: CurveSampler, data: list[np.ndarray], labels: list[str],
-                  diag_names: list[str], seed: int, extend: int = 3) -> tuple[StageOne, Any]:
-    """Sample every curve; re-run divergent curves at a higher target acceptance and give slowly
-    mixing ones more draws at that target acceptance (up to ``extend`` times), each curve on its
-    own.
-
-    More draws come from an independent run of the curve's chains (2, 4, 8 times ``draws``, with
-    64-step trajectories), appended to each chain and thinned back to ``draws``, so every
-    curve keeps the same (chains, draws) shape. Returns the stage-1 draws and
-    the per-curve diagnostics.
-    """
+def _rerun_failing(sampler: CurveSampler, data: list[np.ndarray], labels: list[str], seed: int,
+                   state: tuple[dict[str, np.ndarray], np.ndarray, np.ndarray], notes: list[str],
+                   diagnose: Callable[[], Any], extend: int) -> Any:
+    """Re-run divergent curves at :data:`RETRY_TARGET_ACCEPT` and extend slowly mixing ones
+    (up to ``extend`` times), updating ``state`` = (values, divergent, step sizes) in place;
+    returns the final diagnostics."""
     cfg = sampler.config
-    t0 = time.perf_counter()
-    S = len(labels)
-    values, divergent, step = sampler.run(data, labels, np.arange(S), seed,
-                                          float(cfg.target_accept))
-    notes: list[str] = []
-    diag = curve_diagnostics(values, divergent, diag_names)
-    failing = np.union1d(*_failing(diag, cfg))
-    prior_is, is_khat, ess1 = _importance_step(sampler, data, labels, failing, values,
-                                               divergent, seed, notes)
-    t_is, t_khat, ess2 = _importance_step(sampler, data, labels, failing[~prior_is[failing]],
-                                          values, divergent, seed, notes, hmc=True)
-    is_ess = np.where(prior_is, ess1, np.where(t_is, ess2, np.nan))
-
-    def diagnose() -> Any:
-        return _with_is_ess(curve_diagnostics(values, divergent, diag_names), is_ess)
-
+    values, divergent, step = state
     diag = diagnose()
     bad_div, slow = _failing(diag, cfg)
     if len(bad_div):
@@ -864,6 +844,39 @@ def run_stage_one(sampler: CurveSampler, data: list[np.ndarray], labels: list[st
                      f"(64-step trajectories), thinned to {D}.")
         diag = diagnose()
         _, slow = _failing(diag, cfg)
+    return diag
+
+
+def run_stage_one(sampler: CurveSampler, data: list[np.ndarray], labels: list[str],
+                  diag_names: list[str], seed: int, extend: int = 3) -> tuple[StageOne, Any]:
+    """Sample every curve; re-run divergent curves at a higher target acceptance and give slowly
+    mixing ones more draws at that target acceptance (up to ``extend`` times), each curve on its
+    own.
+
+    More draws come from an independent run of the curve's chains (2, 4, 8 times ``draws``, with
+    64-step trajectories), appended to each chain and thinned back to ``draws``, so every
+    curve keeps the same (chains, draws) shape. Returns the stage-1 draws and
+    the per-curve diagnostics.
+    """
+    cfg = sampler.config
+    t0 = time.perf_counter()
+    S = len(labels)
+    values, divergent, step = sampler.run(data, labels, np.arange(S), seed,
+                                          float(cfg.target_accept))
+    notes: list[str] = []
+    diag = curve_diagnostics(values, divergent, diag_names)
+    failing = np.union1d(*_failing(diag, cfg))
+    prior_is, is_khat, ess1 = _importance_step(sampler, data, labels, failing, values,
+                                               divergent, seed, notes)
+    t_is, t_khat, ess2 = _importance_step(sampler, data, labels, failing[~prior_is[failing]],
+                                          values, divergent, seed, notes, hmc=True)
+    is_ess = np.where(prior_is, ess1, np.where(t_is, ess2, np.nan))
+
+    def diagnose() -> Any:
+        return _with_is_ess(curve_diagnostics(values, divergent, diag_names), is_ess)
+
+    diag = _rerun_failing(sampler, data, labels, seed, (values, divergent, step), notes,
+                          diagnose, extend)
     diag["prior_is"] = prior_is
     diag["prior_is_khat"] = is_khat
     diag["hmc_t_is"] = t_is
@@ -920,27 +933,16 @@ def run_stage_two(dens: Any, stage1: dict[str, np.ndarray], chains: int, draws: 
     t0 = time.perf_counter()
     names = dens.pooled
     T = np.stack([stage1[k] for k in names])  # (J, S, n)
-    J, S, n = T.shape
+    S = T.shape[1]
     if lp1 is None:
         lp1 = sum(dens.stage1(k, stage1[k]) for k in names)  # (S, n)
-    Sp = max(4, 1 << int(np.ceil(np.log2(S))))
-    n_pad = max(2048, 1 << int(np.ceil(np.log2(n))))  # 4 x 500 default draws: one shape
-    rows = np.concatenate([np.arange(S), np.zeros(Sp - S, int)])
-    cols = np.concatenate([np.arange(n), np.zeros(n_pad - n, int)])
-    mask = (np.arange(Sp) < S).astype(float)
-    rng = np.random.default_rng(curve_seed(seed, "__population__"))
-    idx = rng.integers(n, size=(chains, Sp))
-    h = np.stack([np.stack([np.full(chains, T[j].mean()),
-                            np.full(chains, np.log(np.std(np.median(T[j], 1)) + 0.1))], 1)
-                  for j in range(J)])  # (J, chains, 2): mu, log sigma
+    data, idx, h = _stage_two_start(T, lp1, chains, seed)
     init, block = _stage_two_programs(dens)
-    data = (T[:, rows][:, :, cols], lp1[rows][:, cols], mask, np.int64(n))
-    key = jax.random.PRNGKey(curve_seed(seed, "__population__", 1))
-    carry = init(key, idx, h, data)
+    carry = init(jax.random.PRNGKey(curve_seed(seed, "__population__", 1)), idx, h, data)
     per_block = STAGE2_BLOCK * STAGE2_THIN
     for b in range(-(-burn // per_block)):  # burn-in: whole blocks, step sizes adapted
         carry, _ = block(carry, data, np.float64(b * per_block), np.float64(1.0))
-    carry = (*carry[:5], np.zeros(Sp))  # acceptance counted over the kept blocks only
+    carry = (*carry[:5], np.zeros(len(idx[0])))  # acceptance counted over the kept blocks only
     carry, ix, hh = _kept_states(block, carry, data, draws)
     its, blocks = draws, -(-draws // STAGE2_BLOCK)
     for r in range(extend):
@@ -951,14 +953,35 @@ def run_stage_two(dens: Any, stage1: dict[str, np.ndarray], chains: int, draws: 
         keep = np.linspace(0, draws + more - 1, draws).round().astype(int)  # thin to draws
         ix, hh = np.concatenate([ix, ix2])[keep], np.concatenate([hh, hh2])[keep]
         its, blocks = its + more, blocks + -(-more // STAGE2_BLOCK)
-    keep_idx = np.moveaxis(ix, 0, 1)[..., :S]  # (C, draws, S)
     keep_h = np.moveaxis(hh, 0, 2)  # (J, C, draws, 2)
-    acc = np.asarray(carry[5])[:S] / (blocks * per_block)  # iterations actually run
     hyper = {}
     for j, k in enumerate(names):
         hyper[f"mu_{k}"] = keep_h[j, ..., 0]
         hyper[f"sigma_{k}"] = np.exp(keep_h[j, ..., 1])
-    return StageTwo(keep_idx, hyper, acc, time.perf_counter() - t0, its // draws)
+    acc = np.asarray(carry[5])[:S] / (blocks * per_block)  # iterations actually run
+    return StageTwo(np.moveaxis(ix, 0, 1)[..., :S], hyper, acc, time.perf_counter() - t0,
+                    its // draws)
+
+
+def _stage_two_start(T: np.ndarray, lp1: np.ndarray, chains: int, seed: int
+                     ) -> tuple[tuple, np.ndarray, np.ndarray]:
+    """The population chain's padded data, initial indices and initial hyperparameters.
+
+    Curves are padded to a power of two and the stage-1 draws per curve to a power of two
+    (at least 2048: 4 x 500 default draws, one shape); padding carries zero weight and is never
+    proposed. The chains start at uniformly drawn indices and, per parameter, at the mean of
+    the draws and the log spread of the curves' medians (+ 0.1)."""
+    J, S, n = T.shape
+    Sp = max(4, 1 << int(np.ceil(np.log2(S))))
+    n_pad = max(2048, 1 << int(np.ceil(np.log2(n))))
+    rows = np.concatenate([np.arange(S), np.zeros(Sp - S, int)])
+    cols = np.concatenate([np.arange(n), np.zeros(n_pad - n, int)])
+    mask = (np.arange(Sp) < S).astype(float)
+    idx = np.random.default_rng(curve_seed(seed, "__population__")).integers(n, size=(chains, Sp))
+    h = np.stack([np.stack([np.full(chains, T[j].mean()),
+                            np.full(chains, np.log(np.std(np.median(T[j], 1)) + 0.1))], 1)
+                  for j in range(J)])  # (J, chains, 2): mu, log sigma
+    return (T[:, rows][:, :, cols], lp1[rows][:, cols], mask, np.int64(n)), idx, h
 
 
 def _kept_states(block: Callable, carry: tuple, data: tuple, n: int) -> tuple:
