@@ -258,8 +258,7 @@ def psis_weights(lw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     >>> float(k[0]), round(float(ess[0]))
     (-inf, 500)
     """
-    import arviz_stats  # noqa: F401  (registers the ``azstats`` accessor)
-    import xarray as xr
+    from arviz_stats.base.array import array_stats  # the numpy layer: 30x faster per row
 
     lw = np.nan_to_num(np.asarray(lw, float), nan=-1e30, neginf=-1e30)
     top = np.sort(lw, axis=1)[:, -int(np.ceil(3 * np.sqrt(lw.shape[1]))):]
@@ -268,13 +267,12 @@ def psis_weights(lw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     for i in np.flatnonzero(~bounded):
         # arviz-stats' psislw takes a log-likelihood and smooths its negation (the LOO
         # convention, log weight = -log lik): pass -lw to smooth the weights lw themselves
-        da = xr.DataArray(-lw[i][None, :], dims=("chain", "draw"))
         try:
-            s_i, k_i = da.azstats.psislw(dim=["chain", "draw"])
+            s_i, k_i = array_stats.psislw(-lw[i], axis=-1)
         except ValueError:  # no tail to fit
             khat[i] = np.inf
             continue
-        slw[i], khat[i] = np.asarray(s_i.values, float)[0], np.nan_to_num(float(k_i), nan=np.inf)
+        slw[i], khat[i] = np.asarray(s_i, float), np.nan_to_num(float(k_i), nan=np.inf)
     w = np.exp(slw - slw.max(axis=1, keepdims=True))
     w /= w.sum(axis=1, keepdims=True)
     return w, khat, 1.0 / np.sum(w**2, axis=1)
