@@ -133,3 +133,24 @@ def test_coverage_prior_draws_use_any_pymc_prior():
     assert set(d) == set(M.series_param_names())
     assert all(np.isfinite(v).all() and v.shape == (2000,) for v in d.values())
     assert abs(np.median(d["x0"]) - 10.0) < 0.3  # centred on x_mid
+
+
+def test_cached_prior_draws_are_pymc_draws_and_do_not_share_state():
+    """``Prior.draw`` compiles its draw function once and reseeds it per call: the draws must
+    equal a fresh ``pymc.draw`` with the same seed (integer or generator), whatever was drawn
+    before, and two calls with equal seeds must give equal draws."""
+    import pymc as pm
+
+    from emergence.priors import DRAW_MODE
+
+    p = Prior("StudentT", {"nu": 4.0, "mu": "x_mid", "sigma": 2.5})
+    ctx = {"x_mid": 10.0}
+    first = p.draw(500, ctx, seed=3)
+    p.draw(500, ctx, seed=4)  # a call in between must not leak into the next
+    again = p.draw(500, ctx, seed=3)
+    ref = pm.draw(p.dist_rv(ctx, size=500), random_seed=3, mode=DRAW_MODE)
+    assert np.array_equal(first, again) and np.array_equal(first, ref)
+    g = p.draw(500, ctx, seed=np.random.default_rng(7))
+    ref_g = pm.draw(p.dist_rv(ctx, size=500), random_seed=np.random.default_rng(7),
+                    mode=DRAW_MODE)
+    assert np.array_equal(g, ref_g) and not np.array_equal(g, first)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
@@ -41,6 +42,9 @@ _NOT_PARAMS = frozenset({"size", "shape", "dims", "rng", "initval", "observed", 
 #: Compilation mode of the one-off draw functions (compiles in milliseconds; the default mode
 #: spends seconds compiling a function that runs once).
 DRAW_MODE = "FAST_COMPILE"
+#: Serialises the cached draw functions of :func:`draw_priors` (threads, e.g. a threaded Dask
+#: worker, must not reseed a function another thread is drawing from).
+_DRAW_LOCK = threading.Lock()
 
 
 @cache
@@ -219,8 +223,10 @@ def draw_priors(priors: Mapping[str, Prior], n: int, context: Mapping[str, float
         fn, rngs = _draw_function.__wrapped__(dists, resolved, int(n))
     if seed is not None:
         (seed,) = _get_seeds_per_chain(seed, 1)
-    reseed_rngs(rngs, seed)  # as pymc.draw seeds its freshly compiled function
-    return {k: np.asarray(v) for k, v in zip(names, fn(), strict=True)}
+    with _DRAW_LOCK:  # one cached function, shared generators: reseed and draw as one step
+        reseed_rngs(rngs, seed)  # as pymc.draw seeds its freshly compiled function
+        out = [np.array(v) for v in fn()]
+    return dict(zip(names, out, strict=True))
 
 
 @lru_cache(maxsize=128)

@@ -271,16 +271,16 @@ class CurveModel:
                    ) -> dict[str, float] | None:
         """Constrained start values that put one curve's rise where its data rise: the
         threshold at the middle of the largest step between consecutive tested scales, a
-        width of a quarter of that step, and the ceiling at the highest score. None for a curve without a
-        step (rises by less than 0.1 of the head-room).
+        width of a quarter of that step, and the ceiling at the highest score. None for a
+        curve without a step (rises by less than 0.1 of the head-room).
 
         Half of each curve's chains start here and half at the prior's centre
         (:meth:`emergence.engine.CurveSampler.run`). A curve that jumps between two scales can
         have two modes: a sharp rise with little model-to-model noise, and a gentle rise whose
         noise (or lower ceiling) explains the jump. Chains from the prior's centre find only
-        the second (measured on a simulated curve: 16 of 16 chains; the first held 91 % of the
-        posterior mass, by quadrature); chains in different modes fail R-hat and the engine then weighs the
-        modes by importance sampling.
+        the second (measured on a simulated curve: 16 of 16 chains; the first held 91 % of
+        the posterior mass, by quadrature); chains in different modes fail R-hat and the
+        engine then weighs the modes by importance sampling.
 
         Parameters
         ----------
