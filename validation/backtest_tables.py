@@ -120,6 +120,12 @@ def main() -> None:
     else:
         results = [run(n, args) for n in names]
     doc = Path(args.doc)
+    if set(names) != set(DATASETS):
+        # the block holds every dataset's table under one header (command and date): a subset
+        # would replace the others' tables (it did, 2026-11-27); edit the page by hand instead
+        print(f"{doc} not rewritten: --datasets is a subset of {','.join(DATASETS)}; the "
+              "results are in docs/results/backtest_<dataset>.json")
+        return
     text = doc.read_text(encoding="utf-8") if doc.exists() else f"{START}\n{END}\n"
     if START in text and END in text:
         head, rest = text.split(START, 1)
