@@ -61,7 +61,7 @@ HYPER_STEPS = 3
 HMC_STEPS = 24
 STEP_JITTER = 0.2
 #: Half-width of the uniform jitter (unconstrained units) of the chains that start where a
-#: curve's data rise (:meth:`CurveSampler._data_start`); the others get +-1 about the prior's
+#: curve's data rise (:meth:`CurveSampler._data_starts`); the others get +-1 about the prior's
 #: centre. A jitter of 1 would move a threshold out of the gap between two tested scales.
 DATA_JITTER = 0.2
 #: Leapfrog steps of the re-runs of curves that diverged or mixed slowly (longer trajectories
@@ -644,21 +644,28 @@ class CurveSampler:
 
         return propose
 
-    def _data_start(self, data: list[np.ndarray], s: int) -> list[np.ndarray] | None:
-        """Unconstrained start of curve ``s`` where its data rise
+    def _data_starts(self, data: list[np.ndarray], curves: np.ndarray
+                     ) -> dict[int, list[np.ndarray] | None]:
+        """Unconstrained start of each curve in ``curves`` where its data rise
         (:meth:`emergence.models.CurveModel.data_start`; the prior's centre for the
-        parameters it does not set), or None for a curve without a step."""
-        d = dict(zip(self.program.data_names, (np.asarray(a[s]) for a in data), strict=True))
-        used = d["w"] > 0
-        start = self.model_cls.data_start(d["x"][used], d["y"][used], d["chance"][used])
-        if start is None:
-            return None
-        centre = self.program.constrain(self._start)
-        vals = [np.asarray([start.get(nm, np.asarray(v).reshape(-1)[0])], float)
-                for nm, v in zip(self.program.var_names, centre, strict=True)]
-        pos = self.program.unconstrain(vals, self.md.context)
-        return [np.asarray(p, float).reshape(np.shape(v)) for p, v in zip(pos, self._start,
-                                                                          strict=True)]
+        parameters it does not set), or None for a curve without a step. The starts of all
+        curves are unconstrained in one call."""
+        starts = {}
+        for s in np.unique(curves):
+            d = dict(zip(self.program.data_names, (np.asarray(a[s]) for a in data), strict=True))
+            used = d["w"] > 0
+            starts[int(s)] = self.model_cls.data_start(d["x"][used], d["y"][used],
+                                                       d["chance"][used])
+        rising = [s for s, v in starts.items() if v is not None]
+        if rising:
+            centre = [np.asarray(v).reshape(-1)[0] for v in self.program.constrain(self._start)]
+            vals = [np.array([starts[s].get(nm, c) for s in rising], float)
+                    for nm, c in zip(self.program.var_names, centre, strict=True)]
+            pos = self.program.unconstrain(vals, self.md.context)  # each (len(rising), 1)
+            for i, s in enumerate(rising):
+                starts[s] = [np.asarray(p[i], float).reshape(np.shape(v))
+                             for p, v in zip(pos, self._start, strict=True)]
+        return starts
 
     def curve_data(self, obs: Any, by: str = "series_idx") -> list[np.ndarray]:
         """Padded per-curve data, each array (curves, n_rows), for ``obs`` grouped by ``by``
@@ -696,7 +703,7 @@ class CurveSampler:
         jax = _jax()
         keys = np.stack([np.asarray(jax.random.PRNGKey(curve_seed(seed, labels[s], 17 * c + salt)))
                          for s, c in zip(lane_curve, lane_chain, strict=True)])
-        starts = {s: self._data_start(data, s) for s in np.unique(curves)}
+        starts = self._data_starts(data, curves)
         inits = []
         for s, c in zip(lane_curve, lane_chain, strict=True):
             r = np.random.default_rng(curve_seed(seed, labels[s], 1000 + 17 * c + salt))
