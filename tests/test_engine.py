@@ -263,12 +263,14 @@ def test_curve_flat_at_zero_takes_importance_draws_equal_to_rejection_sampling()
 def test_flat_curves_pass_their_diagnostics_through_the_importance_path() -> None:
     """End to end (fixed seed): HMC fails on curves flat at 0 (a wall of steepness growing with
     log k: measured R-hat 1.3-2.9 in SBC); stage 1 gives them importance draws instead, and
-    they pass their diagnostics, without divergences; the rising curves keep their HMC draws."""
+    they pass their diagnostics (k-hat, ESS), without divergences; the rising curves keep their
+    HMC draws or take Student-t importance draws."""
     fit = em.fit(_flat_table(), pooling="partial", **FAST)
     d = fit.tree["curve_diagnostics"].to_dataset().to_dataframe()
     is_flat = d.index.str.startswith("flat")
     assert d.loc[is_flat, "prior_is"].all() and not d.loc[~is_flat, "prior_is"].any()
-    assert (d.loc[is_flat, "rhat_max"] <= 1.01).all()
+    # importance draws: judged by k-hat and the weights' ESS; R-hat does not apply (NaN)
+    assert d.loc[is_flat, "rhat_max"].isna().all() and (d.loc[is_flat, "prior_is_khat"] < 0.7).all()
     assert (d.loc[is_flat, "ess_bulk_min"] >= 400).all()
     assert (d.loc[is_flat, "divergences"] == 0).all()
     summ = fit.summary()  # the record says where the draws come from
@@ -344,14 +346,17 @@ def _jump_table() -> em.ScoreTable:
          "chance": 0.0} for i, (xi, s) in enumerate(zip(x, scores, strict=True))]))
 
 
-def test_two_mode_curve_gets_each_mode_its_posterior_mass(monkeypatch) -> None:
+def test_two_mode_curve_gets_each_mode_its_posterior_mass() -> None:
     """A curve that jumps from 0 to 0.997 between two sizes has two modes: a sharp rise with a
     ceiling near 1 and little model-to-model noise, and a gentle rise to a ceiling near 0.92
     whose logit noise (tau about 6) explains the top scores. Chains from the prior's centre all
     find the second. The reference is quadrature of the same compiled density on a 4-d grid
-    (1.1 M points; mass at the grid's edges < 3e-4): P(log tau < 0.5) = 0.91. The stage-1
+    (1.1 M points; mass at the grid's edges < 3e-4): P(log tau < 0.5) = 0.65. The stage-1
     draws must agree within 4 Monte Carlo standard errors (from the weights' ESS) plus 0.01 for
-    the grid; without the data-driven starts they do not (the check has power)."""
+    the grid. Under the faulty count likelihood of sessions 5-9 (docs/noise.md) the reference was
+    0.91 and chains from the prior's centre alone gave below 0.01; with the corrected one they
+    give 0.65 too (measured 2026-11-27), so the data-driven starts are no longer what decides
+    this curve."""
     import emergence.engine as E
     from emergence.config import make_config
     from emergence.models import get
@@ -375,8 +380,6 @@ def test_two_mode_curve_gets_each_mode_its_posterior_mass(monkeypatch) -> None:
         p = float((s1.values["log_tau"][0] < 0.5).mean())
         return p, float(diag["ess_bulk_min"].iat[0])
 
+    assert 0.5 < ref < 0.8, ref  # both modes carry mass
     p, ess = p_low_noise()
     assert abs(p - ref) < 4 * np.sqrt(ref * (1 - ref) / ess) + 0.01, (p, ref, ess)
-    monkeypatch.setattr(M, "data_start", classmethod(lambda cls, *a: None))
-    p_centre, _ = p_low_noise()
-    assert p_centre < 0.5, p_centre

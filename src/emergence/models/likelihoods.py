@@ -87,20 +87,26 @@ def _sigmoid(xp: ModuleType, a: Any) -> Any:
     return xp.sigmoid(a)
 
 
-def _log_integrand(xp: ModuleType, k: Any, n: Any, eta: Any, tau2: Any, m: Any) -> Any:
-    """``log(p^k (1 - p)^(n - k)) - (m - eta)^2 / (2 tau^2)`` at ``logit p = m``."""
-    return (k * _log_sigmoid(xp, m) + (n - k) * _log_sigmoid(xp, -m)
-            - 0.5 * (m - eta) ** 2 / tau2)
+def _log_integrand(xp: ModuleType, k: Any, n: Any, eta: Any, tau2: Any, u: Any) -> Any:
+    """``log(p^k (1 - p)^(n - k)) - u^2 / (2 tau^2)`` at ``logit p = eta + u``.
+
+    Written as ``k log p + (n - k) log(1 - p)``, two terms <= 0: the shorter ``n log p - (n -
+    k) logit p`` cancels two numbers of size ``n |eta|``, and compiled to JAX (fused
+    multiply-adds) it returned +243 718 for a count of 0 at ``eta`` = -2e18, where the exact
+    value is 0."""
+    ll = eta + u
+    return k * _log_sigmoid(xp, ll) + (n - k) * _log_sigmoid(xp, -ll) - 0.5 * u * u / tau2
 
 
 def _best_start(xp: ModuleType, k: Any, n: Any, eta: Any, tau2: Any, *starts: Any) -> Any:
-    """Of ``eta`` and ``starts``, the logit where the integrand is highest: the start of the
-    Newton steps. The normal approximation of the empirical logit alone (the precision-weighted
-    start) misplaces the mode of a row far from the curve's rise: a count of 0 with ``eta`` =
-    -60 and tau = 1 started 20 logits above its mode, which 4 clipped steps cannot cross
-    (measured: log probability -16.8 where the integral gives -0.0; -182 at ``eta`` = -100), a
-    false penalty on steep curves and on model-to-model noise."""
-    best, top = eta, _log_integrand(xp, k, n, eta, tau2, eta)
+    """Of 0 and ``starts`` (offsets from ``eta``), the one where the integrand is highest: the
+    start of the Newton steps. The normal approximation of the empirical logit alone (the
+    precision-weighted start) misplaces the mode of a row far from the curve's rise: a count of
+    0 with ``eta`` = -60 and tau = 1 started 20 logits above its mode, which 4 clipped steps
+    cannot cross (measured: log probability -16.8 where the integral gives -0.0; -182 at
+    ``eta`` = -100), a false penalty on steep curves and on model-to-model noise."""
+    zero = 0.0 * eta
+    best, top = zero, _log_integrand(xp, k, n, eta, tau2, zero)
     for s in starts:
         f = _log_integrand(xp, k, n, eta, tau2, s)
         best, top = _where(xp, f > top, s, best), _where(xp, f > top, f, top)
@@ -113,10 +119,12 @@ def _logit_normal_binomial(xp: ModuleType, k: Any, n: Any, eta: Any, tau2: Any, 
 
     Adaptive Gauss-Hermite quadrature (Liu & Pierce 1994): the integrand
     ``p^k (1 - p)^(n - k) N(logit p | eta, tau^2)`` is log-concave in ``logit p``; Newton steps
-    from the precision-weighted mean of ``eta`` and the empirical logit ``z`` (variance ``v``)
-    find its mode, and the nodes are placed there with the curvature's scale. Exact (to
-    quadrature error) for small counts and for 0 or n successes, where the normal approximation
-    of the empirical logit is biased.
+    from the best of ``eta``, the empirical logit ``z`` (variance ``v``) and their
+    precision-weighted mean find its mode, and the nodes are placed there with the curvature's
+    scale. Exact (to quadrature error) for small counts and for 0 or n successes, where the
+    normal approximation of the empirical logit is biased. Everything is computed in the offset
+    ``u = logit p - eta``, so a logit mean of any size (a steep curve far from its rise:
+    ``eta`` = -1e17) keeps the normal factor exact.
 
     Examples
     --------
@@ -126,17 +134,16 @@ def _logit_normal_binomial(xp: ModuleType, k: Any, n: Any, eta: Any, tau2: Any, 
     >>> round(float(lp), 3)
     -2.312
     """
-    m = _best_start(xp, k, n, eta, tau2, (z * tau2 + eta * v) / (v + tau2), z)
+    u = _best_start(xp, k, n, eta, tau2, (z - eta) * tau2 / (v + tau2), z - eta)
     for _ in range(NEWTON_STEPS):
-        p = _sigmoid(xp, m)
-        step = (k - n * p - (m - eta) / tau2) / (n * p * (1 - p) + 1 / tau2)
-        m = m + xp.clip(step, -NEWTON_CLIP, NEWTON_CLIP)
-    p = _sigmoid(xp, m)
+        p = _sigmoid(xp, eta + u)
+        step = (k - n * p - u / tau2) / (n * p * (1 - p) + 1 / tau2)
+        u = u + xp.clip(step, -NEWTON_CLIP, NEWTON_CLIP)
+    p = _sigmoid(xp, eta + u)
     s = xp.sqrt(1.0 / (n * p * (1 - p) + 1 / tau2))
-    ll = xp.expand_dims(m, -1) + xp.expand_dims(s, -1) * (np.sqrt(2.0) * GH_NODES)
-    lp = _log_sigmoid(xp, ll)  # log p at the nodes; log(1 - p) = log p - logit p
-    log_f = (xp.expand_dims(n, -1) * lp - xp.expand_dims(n - k, -1) * ll
-             - 0.5 * (ll - xp.expand_dims(eta, -1)) ** 2 / xp.expand_dims(tau2, -1))
+    uu = xp.expand_dims(u, -1) + xp.expand_dims(s, -1) * (np.sqrt(2.0) * GH_NODES)
+    log_f = _log_integrand(xp, xp.expand_dims(k, -1), xp.expand_dims(n, -1),
+                           xp.expand_dims(eta, -1), xp.expand_dims(tau2, -1), uu)
     a = log_f + (np.log(GH_WEIGHTS) + GH_NODES**2)
     top = xp.max(a, axis=-1)
     lse = top + xp.log(xp.exp(a - xp.expand_dims(top, -1)).sum(axis=-1))
