@@ -349,9 +349,9 @@ def _jump_table() -> em.ScoreTable:
 def test_two_mode_curve_gets_each_mode_its_posterior_mass() -> None:
     """A curve that jumps from 0 to 0.997 between two sizes has two modes: a sharp rise with a
     ceiling near 1 and little model-to-model noise, and a gentle rise to a ceiling near 0.92
-    whose logit noise (tau about 6) explains the top scores. Chains from the prior's centre all
-    find the second. The reference is quadrature of the same compiled density on a 4-d grid
-    (1.1 M points; mass at the grid's edges < 3e-4): P(log tau < 0.5) = 0.65. The stage-1
+    whose logit noise (tau about 6) explains the top scores. The reference is quadrature of the
+    same compiled density on a 4-d grid (1.1 M points; mass at the grid's edges < 3e-4):
+    P(log tau < 0.5) = 0.65. The stage-1
     draws must agree within 4 Monte Carlo standard errors (from the weights' ESS) plus 0.01 for
     the grid. Under the faulty count likelihood of sessions 5-9 (docs/noise.md) the reference was
     0.91 and chains from the prior's centre alone gave below 0.01; with the corrected one they

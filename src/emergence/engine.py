@@ -179,14 +179,14 @@ def compile_curve(model_cls: Any, md: Any, n_rows: int) -> CurveProgram:
     model = model_cls.build_curve(md, n_rows)
     shared = list(model.data_vars)
     inputs = [v.type(name=f"{v.name}_in") for v in shared]
-    logp = graph_replace([model.logp()], dict(zip(shared, inputs, strict=True)), strict=False)[0]
-    logp_fn = get_jaxified_graph(inputs=[*model.value_vars, *inputs], outputs=[logp])
-    # the stage-1 prior alone (no likelihood rows): the density of the importance paths'
-    # prior proposals, at a fraction of the cost of the full density with zero row weights
-    prior = graph_replace([model.logp(vars=model.free_RVs)], dict(zip(shared, inputs, strict=True)),
-                          strict=False)[0]
-    prior_fn = get_jaxified_graph(inputs=[*model.value_vars, *inputs], outputs=[prior])
     free = list(model.free_RVs)
+    # the full density, and the stage-1 prior alone (no likelihood rows): the density of the
+    # importance paths' prior proposals, at a fraction of the cost of the full density with
+    # zero row weights
+    logp, prior = graph_replace([model.logp(), model.logp(vars=free)],
+                                dict(zip(shared, inputs, strict=True)), strict=False)
+    logp_fn = get_jaxified_graph(inputs=[*model.value_vars, *inputs], outputs=[logp])
+    prior_fn = get_jaxified_graph(inputs=[*model.value_vars, *inputs], outputs=[prior])
     con_fn = get_jaxified_graph(inputs=model.value_vars,
                                 outputs=model.replace_rvs_by_values(free))
     from pymc.initial_point import make_initial_point_fn

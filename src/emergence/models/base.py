@@ -277,10 +277,12 @@ class CurveModel:
         Half of each curve's chains start here and half at the prior's centre
         (:meth:`emergence.engine.CurveSampler.run`). A curve that jumps between two scales can
         have two modes: a sharp rise with little model-to-model noise, and a gentle rise whose
-        noise (or lower ceiling) explains the jump. Chains from the prior's centre find only
-        the second (measured on a simulated curve: 16 of 16 chains; the first held 91 % of
-        the posterior mass, by quadrature); chains in different modes fail R-hat and the
-        engine then weighs the modes by importance sampling.
+        noise (or lower ceiling) explains the jump. Chains from the prior's centre can find
+        only the second (measured on a simulated curve under the faulty count likelihood of
+        sessions 5-9: 16 of 16 chains, while the first held 91 % of the mass; with the
+        corrected likelihood the first holds 65 % and chains from the centre reach it too);
+        chains in different modes fail R-hat and the engine then weighs the modes by
+        importance sampling.
 
         Parameters
         ----------
