@@ -41,6 +41,12 @@ import numpy as np
 #: fixed-width chunks, one thread per core: one compile, little padding (re-runs of 4 curves
 #: took 1.45 s at width 8 and 5.35 s at width 32).
 WIDTH = 8
+#: Width of the chunks of the per-curve remedies (re-runs, extensions, the light fallback),
+#: which run few curves: one curve's 4 chains at 64 steps took 2.42 s padded into one chunk of
+#: 8 and 1.16 s in one chunk of 4 (OPT, 2026-11-27), and two curves fill both cores. A fixed
+#: width per kind of run keeps a curve's draws bit-for-bit independent of the other curves
+#: (XLA's results differ in the last bits between widths).
+RERUN_WIDTH = 4
 #: Burn-in iterations of the population chain, rounded up to whole blocks of
 #: STAGE2_BLOCK x STAGE2_THIN (its draws are ``config.draws`` per chain,
 #: every STAGE2_THIN-th iteration kept; each iteration proposes INDEX_PROPOSALS new stage-1
@@ -426,6 +432,10 @@ class StageOne:
 #: Compiled programs of this process, by :func:`_program_key`: a second fit of the same model
 #: with the same priors (refits, folds, checks) reuses the traced and compiled programs.
 _PROGRAMS: dict[str, tuple[Any, ...]] = {}
+#: the importance paths' vmapped programs, by the same key (:meth:`CurveSampler._is_programs`)
+_IS_FNS: dict[str, tuple[Any, Any, Any]] = {}
+#: compiled population chains by compiled population (``PopulationDensities.key``)
+_STAGE_TWO: dict[str, dict[str, Any]] = {}
 
 
 def _program_key(model_cls: Any, md: Any, n_rows: int) -> str:
@@ -471,8 +481,8 @@ class CurveSampler:
                 jax.jit(jax.vmap(partial(_block_lane, program),
                                  in_axes=(0, 0, None, None, None, None, None, 0, 0, 0))))
         self.program, self._block = _PROGRAMS[key]
+        self._key = key
         self._start = self.program.init_for(md.context)  # this table's initial point
-        self._is_fns: tuple[Any, Any] | None = None  # compiled on first use (importance)
         self.compile_seconds = time.perf_counter() - t0
 
     def _run_chunk(self, keys: Any, pos0: Any, data: Any, target_accept: Any,
@@ -581,13 +591,15 @@ class CurveSampler:
 
     def _is_programs(self) -> tuple[Any, Any, Any]:
         """The log density, the constraining map and the stage-1 prior's log density, vmapped
-        over positions (compiled once)."""
-        if self._is_fns is None:
+        over positions (compiled on first use, once per program: every sampler of the same
+        model reuses them, and with them the executables already compiled for each number of
+        draws)."""
+        if self._key not in _IS_FNS:
             jax = _jax()
-            self._is_fns = (jax.jit(jax.vmap(self.program.logp, in_axes=(0, None))),
-                            jax.jit(jax.vmap(self.program.constrain)),
-                            jax.jit(jax.vmap(self.program.prior_logp, in_axes=(0, None))))
-        return self._is_fns
+            _IS_FNS[self._key] = (jax.jit(jax.vmap(self.program.logp, in_axes=(0, None))),
+                                  jax.jit(jax.vmap(self.program.constrain)),
+                                  jax.jit(jax.vmap(self.program.prior_logp, in_axes=(0, None))))
+        return _IS_FNS[self._key]
 
     def _prior_draws(self, label: str, seed: int) -> Callable[[int], list[np.ndarray]]:
         """``draw(n)``: unconstrained stage-1 prior draws of one curve, from its own seed."""
@@ -693,9 +705,10 @@ class CurveSampler:
         return [out[n] for n in self.program.data_names]
 
     def run(self, data: list[np.ndarray], labels: list[str], curves: np.ndarray, seed: int,
-            target_accept: float, salt: int = 0, n_steps: int = 0, draws: int | None = None
-            ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-        """Adapt and sample ``config.chains`` chains of each curve index in ``curves``.
+            target_accept: float, salt: int = 0, n_steps: int = 0, draws: int | None = None,
+            width: int = WIDTH) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        """Adapt and sample ``config.chains`` chains of each curve index in ``curves``, in chunks
+        of ``width`` lanes.
 
         Returns ``values`` (each (len(curves), chains, draws)), divergences of the same shape and
         step sizes (len(curves), chains). All lanes run in one vectorised batch, padded to a
@@ -722,9 +735,9 @@ class CurveSampler:
         steps = np.full(len(lane_curve), int(n_steps or HMC_STEPS))
         n = len(lane_curve)
         chunks = []
-        for start in range(0, n, WIDTH):
-            idx = np.arange(start, min(start + WIDTH, n))
-            full = np.concatenate([idx, np.full(WIDTH - len(idx), idx[-1])])
+        for start in range(0, n, width):
+            idx = np.arange(start, min(start + width, n))
+            full = np.concatenate([idx, np.full(width - len(idx), idx[-1])])
             chunks.append((len(idx), (*jax.tree.map(lambda v, full=full: np.asarray(v)[full],
                                                     (keys, pos0, d, ta, steps)), draws)))
         if self.scheduler is not None:
@@ -832,7 +845,7 @@ def _rerun_failing(sampler: CurveSampler, data: list[np.ndarray], labels: list[s
     bad_div, slow = _failing(diag, cfg)
     if len(bad_div):
         v, d, st = sampler.run(data, labels, bad_div, seed, RETRY_TARGET_ACCEPT, salt=1,
-                               n_steps=RETRY_STEPS)
+                               n_steps=RETRY_STEPS, width=RERUN_WIDTH)
         for k in values:
             values[k][bad_div] = v[k]
         divergent[bad_div], step[bad_div] = d, st
@@ -848,7 +861,7 @@ def _rerun_failing(sampler: CurveSampler, data: list[np.ndarray], labels: list[s
         D = divergent.shape[2]
         more = D * 2 ** (r + 1)
         v, d, _ = sampler.run(data, labels, slow, seed, RETRY_TARGET_ACCEPT, salt=2 + r,
-                              n_steps=RETRY_STEPS, draws=more)
+                              n_steps=RETRY_STEPS, draws=more, width=RERUN_WIDTH)
         keep = np.linspace(0, D + more - 1, D).round().astype(int)  # thin to D per chain
         for k in values:
             values[k][slow] = np.concatenate([values[k][slow], v[k]], axis=2)[:, :, keep]
@@ -861,21 +874,23 @@ def _rerun_failing(sampler: CurveSampler, data: list[np.ndarray], labels: list[s
 
 
 def run_stage_one(sampler: CurveSampler, data: list[np.ndarray], labels: list[str],
-                  diag_names: list[str], seed: int, extend: int = 3) -> tuple[StageOne, Any]:
+                  diag_names: list[str], seed: int, extend: int = 3, width: int = WIDTH
+                  ) -> tuple[StageOne, Any]:
     """Sample every curve; re-run divergent curves at a higher target acceptance and give slowly
     mixing ones more draws at that target acceptance (up to ``extend`` times), each curve on its
     own.
 
     More draws come from an independent run of the curve's chains (2, 4, 8 times ``draws``, with
     64-step trajectories), appended to each chain and thinned back to ``draws``, so every
-    curve keeps the same (chains, draws) shape. Returns the stage-1 draws and
-    the per-curve diagnostics.
+    curve keeps the same (chains, draws) shape. The first run goes in chunks of ``width``
+    lanes, the re-runs in chunks of :data:`RERUN_WIDTH`. Returns the stage-1 draws and the
+    per-curve diagnostics.
     """
     cfg = sampler.config
     t0 = time.perf_counter()
     S = len(labels)
     values, divergent, step = sampler.run(data, labels, np.arange(S), seed,
-                                          float(cfg.target_accept))
+                                          float(cfg.target_accept), width=width)
     notes: list[str] = []
     diag = curve_diagnostics(values, divergent, diag_names)
     failing = np.union1d(*_failing(diag, cfg))
@@ -950,6 +965,7 @@ def run_stage_two(dens: Any, stage1: dict[str, np.ndarray], chains: int, draws: 
     if lp1 is None:
         lp1 = sum(dens.stage1(k, stage1[k]) for k in names)  # (S, n)
     data, idx, h = _stage_two_start(T, lp1, chains, seed)
+    data = (*data, np.asarray(dens.ctx, float))
     init, block = _stage_two_programs(dens)
     carry = init(jax.random.PRNGKey(curve_seed(seed, "__population__", 1)), idx, h, data)
     per_block = STAGE2_BLOCK * STAGE2_THIN
@@ -1018,10 +1034,13 @@ def _min_ess(hh: np.ndarray) -> float:
 
 
 def _stage_two_programs(dens: Any) -> tuple[Callable, Callable]:
-    """The jitted start state and block of the population chain for ``dens`` (cached on it):
-    ``block(carry, data, start, adapt)`` runs STAGE2_BLOCK x STAGE2_THIN iterations and returns
-    every STAGE2_THIN-th state; ``adapt`` = 1 adapts the step sizes (burn-in)."""
-    cache = dens.__dict__.setdefault("_stage_two", {})
+    """The jitted start state and block of the population chain for ``dens`` (cached per
+    compiled population, ``dens.key``: the context values are data, so every table, fold and
+    refit with the same priors shares them): ``block(carry, data, start, adapt)`` runs
+    STAGE2_BLOCK x STAGE2_THIN iterations and returns every STAGE2_THIN-th state; ``adapt`` = 1
+    adapts the step sizes (burn-in)."""
+    cache = _STAGE_TWO.setdefault(dens.key, {}) if dens.key else dens.__dict__.setdefault(
+        "_stage_two", {})
     if "programs" not in cache:
         jax = _jax()
         jnp = jax.numpy
@@ -1036,7 +1055,7 @@ def _stage_two_programs(dens: Any) -> tuple[Callable, Callable]:
             return jax.lax.scan(one, carry, jnp.arange(STAGE2_BLOCK))
 
         def init(key: Any, idx: Any, h: Any, data: tuple) -> tuple:
-            hp = dens.jax_hyper(h[..., 0], jnp.exp(h[..., 1]))
+            hp = dens.jax_hyper(h[..., 0], jnp.exp(h[..., 1]), data[4])
             return (key, idx, h, hp, jnp.full(hp.shape, 0.3), jnp.zeros(data[2].shape[0]))
 
         cache["programs"] = (jax.jit(init), jax.jit(block))
@@ -1049,13 +1068,14 @@ def _stage_two_iteration(pop: Callable, hyp: Callable, carry: tuple, data: tuple
     then INDEX_PROPOSALS independent proposals of each curve's stage-1 draw index.
 
     ``data`` = (``T`` (J, S, n) stage-1 draws, ``lp1`` (S, n) their stage-1 prior density,
-    ``mask`` (S,) 1 for real curves, ``n`` the number of real draws per curve); ``carry`` =
+    ``mask`` (S,) 1 for real curves, ``n`` the number of real draws per curve, ``ctx`` the
+    context values of the hyperpriors); ``carry`` =
     (key, indices (C, S), hyper (J, C, 2), hyperprior density (J, C), step (J, C), acceptance
     sums (S,)).
     """
     jax = _jax()
     jnp, lax = jax.numpy, jax.lax
-    T, lp1, mask, n = data
+    T, lp1, mask, n, ctx = data
     cols = jnp.arange(T.shape[1])[None, :]
     C = carry[1].shape[0]
 
@@ -1071,7 +1091,7 @@ def _stage_two_iteration(pop: Callable, hyp: Callable, carry: tuple, data: tuple
         both = jnp.concatenate([hh, prop], axis=1)
         lp = (pop(jnp.concatenate([theta, theta], 1), both[:, :, :1], jnp.exp(both[:, :, 1:]))
               * mask).sum(2)
-        prior_new = hyp(prop[..., 0], jnp.exp(prop[..., 1]))
+        prior_new = hyp(prop[..., 0], jnp.exp(prop[..., 1]), ctx)
         diff = (lp[:, C:] + prior_new + prop[..., 1]) - (lp[:, :C] + hp + hh[..., 1])
         ok = jnp.log(jax.random.uniform(k2, hp.shape)) < jnp.nan_to_num(diff, nan=-jnp.inf)
         step = step * jnp.exp(adapt * 0.1 * (ok - 0.3) / jnp.sqrt(1.0 + it / 50.0))
@@ -1201,7 +1221,8 @@ def light_fallback(model_cls: Any, md: Any, sampler: CurveSampler, data: list[np
     ls = CurveSampler(model_cls, md_light, sampler.config, n_rows=sampler.n_rows,
                       scheduler=sampler.scheduler)
     sub = [a[bad] for a in data]
-    sl, dl = run_stage_one(ls, sub, [labels[i] for i in bad], names, int(sampler.config.seed))
+    sl, dl = run_stage_one(ls, sub, [labels[i] for i in bad], names, int(sampler.config.seed),
+                           width=RERUN_WIDTH)
     dv, sw = _failing(dl, sampler.config)
     ok = np.setdiff1d(np.arange(len(bad)), np.union1d(dv, sw))
     take = bad[ok]

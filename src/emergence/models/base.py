@@ -25,7 +25,7 @@ Priors are declarative data (:class:`Prior`, bambi-style): a dict ``name -> Prio
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -549,7 +549,9 @@ class PopulationDensities:
     ``pooled`` lists the pooled parameter names (order of the leading axis below).
     :meth:`population` evaluates every pooled parameter's population density in one call;
     :meth:`hyper` the hyperprior density of ``mu`` and ``sigma``; :meth:`stage1` the stage-1
-    prior.
+    prior. The programs take the table's context values (``x_mid``, ...) as inputs, so tables,
+    folds and likelihood refits with the same priors share one compilation (:attr:`key`);
+    ``ctx`` holds this table's values.
     """
 
     pooled: list[str]
@@ -558,9 +560,12 @@ class PopulationDensities:
     _stage1: dict[str, Any]
     #: The same population and (stacked) hyperprior densities as JAX functions, for the
     #: compiled population step: ``jax_population(theta, mu, sigma)`` as :meth:`population`;
-    #: ``jax_hyper(mu, sigma)`` with ``mu``, ``sigma`` (J, A) -> (J, A).
+    #: ``jax_hyper(mu, sigma, ctx)`` with ``mu``, ``sigma`` (J, A) -> (J, A).
     jax_population: Any = None
     jax_hyper: Any = None
+    #: context values in the programs' input order, and the compilation's cache key
+    ctx: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    key: str = ""
 
     def population(self, theta: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
         """``theta`` (J, A, B), ``mu`` and ``sigma`` (J, A, 1) -> log densities (J, A, B)."""
@@ -568,11 +573,11 @@ class PopulationDensities:
 
     def hyper(self, name: str, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
         """Hyperprior log density of ``mu`` and ``sigma`` (vectors) of parameter ``name``."""
-        return self._hyper[name](_c(mu), _c(sigma))
+        return self._hyper[name](_c(mu), _c(sigma), *self.ctx)
 
     def stage1(self, name: str, theta: np.ndarray) -> np.ndarray:
         """Stage-1 prior log density of ``theta`` (a matrix) of parameter ``name``."""
-        return self._stage1[name](_c(theta))
+        return self._stage1[name](_c(theta), *self.ctx)
 
 
 def _c(a: Any) -> np.ndarray:
@@ -580,26 +585,55 @@ def _c(a: Any) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float64)
 
 
+#: compiled population programs by :func:`_population_key` (per process)
+_POPULATION_PROGRAMS: dict[str, tuple[Any, ...]] = {}
+
+
+def _population_key(model_cls: type[CurveModel], md: ModelData) -> str:
+    """What the compiled population programs depend on: the model, the pooled parameters and
+    their priors (placeholders, not the context's values) and the context's names."""
+    pooled = [p for p in model_cls.all_params(md.likelihood) if p.pooled]
+    priors = {f"{q}{p.name}": md.priors[f"{q}{p.name}"].as_dict()
+              for p in pooled for q in ("", "mu_", "sigma_")}
+    return repr((model_cls.name, [p.name for p in pooled],
+                 [repr(p) for p in pooled], sorted(priors.items()),
+                 sorted(md.context)))
+
+
 def population_densities(model_cls: type[CurveModel], md: ModelData) -> PopulationDensities:
     """Compile the population, hyperprior and stage-1 prior densities of ``model_cls``'s pooled
-    parameters (PyMC's own ``logp`` of each declared distribution); cached on ``md``."""
+    parameters (PyMC's own ``logp`` of each declared distribution); compiled once per
+    :func:`_population_key` and bound to ``md``'s context values (cached on ``md``)."""
     key = (model_cls.name, md.likelihood.name)
     cache = md.__dict__.setdefault("_population_cache", {})
     if key not in cache:
-        cache[key] = _compile_population(model_cls, md)
+        pkey = _population_key(model_cls, md)
+        if pkey not in _POPULATION_PROGRAMS:
+            _POPULATION_PROGRAMS[pkey] = _compile_population(model_cls, md)
+        pooled, pop, hyper, stage1, jpop, jhyp = _POPULATION_PROGRAMS[pkey]
+        ctx = np.array([float(md.context[k]) for k in sorted(md.context)])
+        cache[key] = PopulationDensities(pooled, pop, hyper, stage1, jpop, jhyp, ctx, pkey)
     return cache[key]
 
 
-def _compile_population(model_cls: type[CurveModel], md: ModelData) -> PopulationDensities:
+def _compile_population(model_cls: type[CurveModel], md: ModelData) -> tuple[Any, ...]:
+    """The programs of :class:`PopulationDensities`, with the context values as trailing
+    inputs (sorted by name)."""
     import pymc as pm
     import pytensor
     import pytensor.tensor as pt
-
-    def dist(prior: Prior) -> Any:
-        return prior.dist_rv(md.context)
-
     from pymc.sampling.jax import get_jaxified_graph
     from pytensor.graph.replace import graph_replace
+
+    names = sorted(md.context)
+    cvars = [pt.dscalar(f"ctx_{k}") for k in names]
+    context = dict(zip(names, cvars, strict=True))
+
+    def dist(prior: Prior) -> Any:
+        return prior.dist_rv(context)
+
+    def function(inputs: list[Any], output: Any) -> Any:
+        return pytensor.function([*inputs, *cvars], output, on_unused_input="ignore")
 
     pooled = [p for p in model_cls.all_params(md.likelihood) if p.pooled]
     th = pt.tensor3("theta")
@@ -614,11 +648,13 @@ def _compile_population(model_cls: type[CurveModel], md: ModelData) -> Populatio
         m, s = pt.dvector("m"), pt.dvector("s")
         h = pm.logp(dist(md.priors[f"mu_{p.name}"]), m) + pm.logp(
             dist(md.priors[f"sigma_{p.name}"]), s)
-        hyper[p.name] = pytensor.function([m, s], h)
+        hyper[p.name] = function([m, s], h)
         stacked.append(graph_replace(h, {m: mm[j], s: ss[j]}))
         v = pt.dmatrix("v")
-        stage1[p.name] = pytensor.function([v], pm.logp(dist(md.priors[p.name]), v))
+        stage1[p.name] = function([v], pm.logp(dist(md.priors[p.name]), v))
     jpop = get_jaxified_graph(inputs=[th, mu, sd], outputs=[pop_graph])
-    jhyp = get_jaxified_graph(inputs=[mm, ss], outputs=[pt.stack(stacked)])
-    return PopulationDensities([p.name for p in pooled], pop, hyper, stage1,
-                               lambda t, m, s: jpop(t, m, s)[0], lambda m, s: jhyp(m, s)[0])
+    # every context value is an input, used or not (jaxified graphs drop unused inputs)
+    hyp_out = pt.stack(stacked) + 0.0 * sum(cvars, pt.constant(0.0))
+    jhyp = get_jaxified_graph(inputs=[mm, ss, *cvars], outputs=[hyp_out])
+    return ([p.name for p in pooled], pop, hyper, stage1,
+            lambda t, m, s: jpop(t, m, s)[0], lambda m, s, c: jhyp(m, s, *c)[0])
