@@ -83,3 +83,48 @@ def test_beta_binomial_is_finite_at_extreme_precision():
     for log_phi in (LOG_PHI_MAX, 30.0, 44.0):
         lp = lik.logp(np, np.log(mu), np.log1p(-mu), d, np.full(3, log_phi))
         assert np.all(lp <= 0) and np.allclose(lp, binom.logpmf(k, n, mu), atol=1e-3), lp
+
+
+def _jax_count_density():
+    """The count density as the samplers compile it (PyTensor graph -> JAX), value and gradient
+    in (logit mean, log tau)."""
+    import jax
+    import pytensor.tensor as pt
+    from pymc.sampling.jax import get_jaxified_graph
+
+    from emergence.engine import _jax
+
+    _jax()  # 64-bit floats and the JAX fixes, as in every fit
+    eta, lt, k, n, z, v = (pt.dscalar(s) for s in ("eta", "lt", "k", "n", "z", "v"))
+    out = _logit_normal_binomial(pt, k, n, eta, pt.exp(2 * lt), z, v)
+    f = get_jaxified_graph(inputs=[eta, lt, k, n, z, v], outputs=[out])
+
+    def density(e, t, kk, nn=1000.0):
+        a = row_arrays(np.array([kk]), np.array([nn]), np.array([kk / nn]))
+        return f(e, t, kk, nn, a["z"][0], a["v"][0])[0]
+
+    return jax.jit(jax.value_and_grad(density, argnums=(0, 1)), static_argnums=(2, 3))
+
+
+def test_count_density_gradient_is_finite_far_from_the_rise():
+    """Compiled to JAX, the gradient was NaN at every logit mean below about -745 (PyTensor's
+    JAX softplus: ``emergence.models._ops.register_jax_fixes``), which a steep sigmoid far
+    below its rise and any steep power law reach: HMC diverged there. Rows of 0 of 1000 have
+    zero gradient in the logit mean far below the rise; rows of 900 of 1000 have gradient
+    ``k = 900`` (``d log P / d eta`` -> k once the logit mean is far below the data). The
+    gradient at ordinary rows must match central finite differences of the value."""
+    g = _jax_count_density()
+    for kk in (0.0, 900.0):
+        for eta in (-700.0, -800.0, -1e4, -1e8, -1e18, 1e8):
+            value, grad = g(eta, -1.7, kk)
+            assert np.isfinite(float(value)) and all(np.isfinite(float(x)) for x in grad), (
+                kk, eta, value, grad)
+        value, (d_eta, _) = g(-1e4, -1.7, kk)
+        assert float(d_eta) == (0.0 if kk == 0 else 900.0) or abs(float(d_eta) - kk) < 1e-6
+    h = 1e-5
+    for kk, eta, lt in [(3.0, -4.0, -1.0), (500.0, 0.3, -2.0), (990.0, 3.0, 0.5)]:
+        _, (d_eta, d_lt) = g(eta, lt, kk)
+        fd_eta = (float(g(eta + h, lt, kk)[0]) - float(g(eta - h, lt, kk)[0])) / (2 * h)
+        fd_lt = (float(g(eta, lt + h, kk)[0]) - float(g(eta, lt - h, kk)[0])) / (2 * h)
+        assert abs(float(d_eta) - fd_eta) < 1e-4 * (1 + abs(fd_eta)), (kk, eta, lt)
+        assert abs(float(d_lt) - fd_lt) < 1e-4 * (1 + abs(fd_lt)), (kk, eta, lt)

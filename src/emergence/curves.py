@@ -102,6 +102,14 @@ def _log_of_tokens(xp: ModuleType, L: Any) -> Any:
     return xp.log(L)
 
 
+#: Cap of ``log(-log g)`` of the power law: ``log g >= -exp(6) = -403``, a success probability
+#: of e^-403 per item, zero to machine precision. Uncapped, ``log g`` is doubly exponential
+#: in the steepness (-1e33 at log alpha 4, 3 decades below the midpoint) and the count
+#: likelihood's value and gradient overflowed to NaN (measured 2026-11-27: NaN gradients from
+#: log alpha 4, NaN values from 5, where SBC draws and HMC go).
+LOGLOG_MAX = 6.0
+
+
 @dataclass(frozen=True)
 class PowerLaw:
     """Metric-induced rise: a Gumbel curve in log scale, ``g = exp(-L ln2 10^(-alpha (x - x0)))``.
@@ -123,9 +131,9 @@ class PowerLaw:
     params: tuple[str, ...] = ("x0", "log_alpha")
 
     def _loglogrise(self, x: Any, xp: ModuleType, x0: Any, log_alpha: Any, L: Any) -> Any:
-        # log(-log g) = log(L ln2) - alpha ln10 (x - x0)
-        return (float(np.log(LN2)) + _log_of_tokens(xp, L)
-                - xp.exp(log_alpha) * LN10 * (x - x0))
+        # log(-log g) = log(L ln2) - alpha ln10 (x - x0), capped at LOGLOG_MAX
+        e = float(np.log(LN2)) + _log_of_tokens(xp, L) - xp.exp(log_alpha) * LN10 * (x - x0)
+        return xp.minimum(e, LOGLOG_MAX)
 
     def log_rise(self, x: Any, xp: ModuleType = np, *, x0: Any, log_alpha: Any,
                  L: Any = 1.0) -> tuple[Any, Any]:

@@ -108,6 +108,10 @@ def _jax() -> Any:
     os.environ.setdefault("JAX_ENABLE_X64", "1")
     import jax
 
+    from .models._ops import register_jax_fixes
+
+    register_jax_fixes()
+
     jax.config.update("jax_enable_x64", True)
     cache = os.environ.get("EMERGENCE_JAX_CACHE",
                            os.path.join(os.path.expanduser("~"), ".cache", "emergence", "jax"))

@@ -625,6 +625,9 @@ def _compile_population(model_cls: type[CurveModel], md: ModelData) -> tuple[Any
     from pymc.sampling.jax import get_jaxified_graph
     from pytensor.graph.replace import graph_replace
 
+    from ._ops import register_jax_fixes
+
+    register_jax_fixes()
     names = sorted(md.context)
     cvars = [pt.dscalar(f"ctx_{k}") for k in names]
     context = dict(zip(names, cvars, strict=True))
