@@ -190,11 +190,12 @@ def test_loglinear_fit_recovers_ramp_width():
 
 
 def test_steep_power_law_has_finite_density_and_gradient_in_the_sampler():
-    """The power law's ``log g = -exp(e)`` is doubly exponential in its steepness: uncapped,
+    """The power law's ``log g = -exp(e)`` is doubly exponential in its steepness: uncompressed,
     the compiled curve density had NaN gradients from log alpha 4 and NaN values from 5 for a
     threshold 4 decades above the smallest scale, and NaN gradients from log alpha 0 with the
     count likelihood's old JAX gradient; SBC draws and HMC chains go there (power-law SBC,
-    seed 12: 115 of 200 simulations diverged). ``curves.LOGLOG_MAX`` caps ``e``."""
+    seed 12: 115 of 200 simulations diverged). Beyond ``curves.LOGLOG_MAX``, ``e`` grows
+    logarithmically."""
     import jax
 
     from emergence.config import make_config

@@ -102,11 +102,14 @@ def _log_of_tokens(xp: ModuleType, L: Any) -> Any:
     return xp.log(L)
 
 
-#: Cap of ``log(-log g)`` of the power law: ``log g >= -exp(6) = -403``, a success probability
-#: of e^-403 per item, zero to machine precision. Uncapped, ``log g`` is doubly exponential
-#: in the steepness (-1e33 at log alpha 4, 3 decades below the midpoint) and the count
-#: likelihood's value and gradient overflowed to NaN (measured 2026-11-27: NaN gradients from
-#: log alpha 4, NaN values from 5, where SBC draws and HMC go).
+#: Where ``e = log(-log g)`` of the power law stops growing linearly: beyond it ``e`` becomes
+#: ``6 + log1p(e - 6)``, so ``log g`` falls linearly, not exponentially, below -exp(6) = -403
+#: (a success probability of e^-403 per item, zero to machine precision; the curve stays
+#: monotone and its log values keep moving with the parameters, which PSIS-LOO needs).
+#: Uncompressed, ``log g`` is doubly exponential in the steepness (-1e33 at log alpha 4,
+#: 3 decades below the midpoint) and the count likelihood's value and gradient overflowed to
+#: NaN (measured 2026-11-27: NaN gradients from log alpha 4, NaN values from 5, where SBC
+#: draws and HMC go).
 LOGLOG_MAX = 6.0
 
 
@@ -131,9 +134,10 @@ class PowerLaw:
     params: tuple[str, ...] = ("x0", "log_alpha")
 
     def _loglogrise(self, x: Any, xp: ModuleType, x0: Any, log_alpha: Any, L: Any) -> Any:
-        # log(-log g) = log(L ln2) - alpha ln10 (x - x0), capped at LOGLOG_MAX
+        # log(-log g) = log(L ln2) - alpha ln10 (x - x0), compressed beyond LOGLOG_MAX
         e = float(np.log(LN2)) + _log_of_tokens(xp, L) - xp.exp(log_alpha) * LN10 * (x - x0)
-        return xp.minimum(e, LOGLOG_MAX)
+        over = xp.maximum(e - LOGLOG_MAX, 0.0)
+        return xp.where(e > LOGLOG_MAX, LOGLOG_MAX + xp.log1p(over), e)
 
     def log_rise(self, x: Any, xp: ModuleType = np, *, x0: Any, log_alpha: Any,
                  L: Any = 1.0) -> tuple[Any, Any]:
