@@ -13,7 +13,8 @@ The documented commands run unchanged except that
 In bash, ``emergence`` exiting with 1 (diagnostics failed: expected with 100 draws) is
 accepted; any other failure, and any traceback, fails the test.
 
-Opting out: a block preceded by ``<!-- skip-test: reason -->`` is skipped with that reason;
+Opting out: a block preceded by ``<!-- skip-test: reason -->`` is not collected (the reason
+stays in the document);
 ``<!-- test: slow -->`` marks a block slow. Blocks running an analysis beyond a fit (check,
 compare, design, sbc, demo, backtest, ...) are slow automatically; the rest are in the default
 suite.
@@ -98,6 +99,8 @@ def _blocks() -> list[Block]:
 def _params() -> list:
     out = []
     for b in _blocks():
+        if b.skip is not None:  # opted out in the document, with its reason: not a test
+            continue
         slow = b.slow
         if b.lang == "python" and b.skip is None:
             _, deps, heavy_fixture = python_program(b)
@@ -219,8 +222,6 @@ def _env() -> dict[str, str]:
 
 @pytest.mark.parametrize("block", _params())
 def test_doc_block_runs(block: Block, docs_files: Path, tmp_path: Path) -> None:
-    if block.skip is not None:
-        pytest.skip(f"{block.id}: {block.skip}")
     work = _workdir(docs_files, tmp_path)
     if block.lang == "python":
         code, _, _ = python_program(block)

@@ -968,8 +968,7 @@ def run_stage_two(dens: Any, stage1: dict[str, np.ndarray], chains: int, draws: 
     S = T.shape[1]
     if lp1 is None:
         lp1 = sum(dens.stage1(k, stage1[k]) for k in names)  # (S, n)
-    data, idx, h = _stage_two_start(T, lp1, chains, seed)
-    data = (*data, np.asarray(dens.ctx, float))
+    data, idx, h = _stage_two_start(T, lp1, dens.ctx, chains, seed)
     init, block = _stage_two_programs(dens)
     carry = init(jax.random.PRNGKey(curve_seed(seed, "__population__", 1)), idx, h, data)
     per_block = STAGE2_BLOCK * STAGE2_THIN
@@ -996,9 +995,10 @@ def run_stage_two(dens: Any, stage1: dict[str, np.ndarray], chains: int, draws: 
                     its // draws)
 
 
-def _stage_two_start(T: np.ndarray, lp1: np.ndarray, chains: int, seed: int
+def _stage_two_start(T: np.ndarray, lp1: np.ndarray, ctx: np.ndarray, chains: int, seed: int
                      ) -> tuple[tuple, np.ndarray, np.ndarray]:
-    """The population chain's padded data, initial indices and initial hyperparameters.
+    """The population chain's padded data (with the context values ``ctx`` of the
+    hyperpriors), initial indices and initial hyperparameters.
 
     Curves are padded to a power of two and the stage-1 draws per curve to a power of two
     (at least 2048: 4 x 500 default draws, one shape); padding carries zero weight and is never
@@ -1014,7 +1014,8 @@ def _stage_two_start(T: np.ndarray, lp1: np.ndarray, chains: int, seed: int
     h = np.stack([np.stack([np.full(chains, T[j].mean()),
                             np.full(chains, np.log(np.std(np.median(T[j], 1)) + 0.1))], 1)
                   for j in range(J)])  # (J, chains, 2): mu, log sigma
-    return (T[:, rows][:, :, cols], lp1[rows][:, cols], mask, np.int64(n)), idx, h
+    return (T[:, rows][:, :, cols], lp1[rows][:, cols], mask, np.int64(n),
+            np.asarray(ctx, float)), idx, h
 
 
 def _kept_states(block: Callable, carry: tuple, data: tuple, n: int) -> tuple:
@@ -1043,8 +1044,7 @@ def _stage_two_programs(dens: Any) -> tuple[Callable, Callable]:
     refit with the same priors shares them): ``block(carry, data, start, adapt)`` runs
     STAGE2_BLOCK x STAGE2_THIN iterations and returns every STAGE2_THIN-th state; ``adapt`` = 1
     adapts the step sizes (burn-in)."""
-    cache = _STAGE_TWO.setdefault(dens.key, {}) if dens.key else dens.__dict__.setdefault(
-        "_stage_two", {})
+    cache = _STAGE_TWO.setdefault(dens.key, {})
     if "programs" not in cache:
         jax = _jax()
         jnp = jax.numpy

@@ -120,16 +120,16 @@ def _logit_normal_binomial(xp: ModuleType, k: Any, n: Any, eta: Any, tau2: Any, 
     from the best of ``eta``, the empirical logit ``z`` (variance ``v``) and their
     precision-weighted mean find its mode, and the nodes are placed there with the curvature's
     scale. Exact (to quadrature error) for small counts and for 0 or n successes, where the
-    normal approximation of the empirical logit is biased.
+    normal approximation of the empirical logit is biased. Everything is computed in the offset
+    ``u = logit p - eta``, so a logit mean of any size (a steep curve far from its rise:
+    ``eta`` = -1e17) keeps the normal factor exact.
 
     Compiled to JAX, its gradient was NaN for every logit mean below about -745 until
     2026-11-27 (PyTensor's JAX ``softplus``: :func:`emergence.models._ops.register_jax_fixes`).
     A steep sigmoid far below its rise reaches that (log k 5, 5 decades), and a power law's
     logit mean is doubly exponential in its steepness (-3.6e8 at log alpha 1, 3 decades below
     the midpoint): every gradient of such a curve was NaN, and HMC diverged wherever a curve's
-    threshold lay a few decades from a tested scale. Everything is computed in the offset
-    ``u = logit p - eta``, so a logit mean of any size (a steep curve far from its rise:
-    ``eta`` = -1e17) keeps the normal factor exact.
+    threshold lay a few decades from a tested scale.
 
     Examples
     --------
