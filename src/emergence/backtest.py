@@ -62,6 +62,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from ._concurrent import recorded
 from ._io import atomic_write_json
 from .baselines import BASELINES, N_BOOT, BaselineError, fit_baseline
 from .config import MODELS as VALID_MODELS
@@ -446,8 +447,7 @@ def emergence_task(task: dict[str, Any]) -> dict[str, Any]:
     from .results import fit
 
     cfg = Config.from_dict(task["config"])
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with recorded() as caught:
         f = fit(task["train"], config=cfg)
     index = {k: i for i, k in enumerate(key_strings(f.series, task["keys"]))}
     draws, fans = {}, {}

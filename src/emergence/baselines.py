@@ -40,11 +40,12 @@ Examples
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from ._concurrent import suppressed
 
 #: Smallest spread (score units) of a persistence forecast per step.
 PERSISTENCE_FLOOR = 0.01
@@ -77,8 +78,7 @@ def _lsq_logistic(x: np.ndarray, y: np.ndarray, chance: float,
     p0 = (float(np.clip(p0[0], lo[0] + 1e-6, hi[0] - 1e-6)),
           float(np.clip(p0[1], lo[1] + 1e-6, hi[1] - 1e-6)))
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", OptimizeWarning)
+        with suppressed(OptimizeWarning):
             popt, _ = curve_fit(f, x, y, p0=p0, bounds=(lo, hi), maxfev=2000)
     except (RuntimeError, ValueError) as exc:
         raise BaselineError(f"least-squares logistic did not converge ({exc})") from None

@@ -33,12 +33,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._concurrent import run_jobs, suppressed
 from ._io import _jsonable, atomic_write_json
 from .config import Config, make_config
 from .coverage import flat_at_chance
 from .data import ScoreTable, as_table
 from .errors import ConfigError, ConvergenceWarning
 from .inference import check_diagnostics, diagnostic_failures
+from .models.likelihoods import get_likelihood
 from .results import Fit, fit
 
 VERDICTS = ("emergent", "smooth", "metric-induced", "undetermined")
@@ -124,6 +126,11 @@ BLOCK_CALL = ("noise_model_sensitive", "pooling_sensitive", "ppc_misfit", "uninf
               "threshold_beyond_range")
 #: Posterior predictive interval mass of the misfit check.
 PPC_MASS = 0.99
+#: Threads for check's independent fits (the comparison, whose models run on threads of their
+#: own, the noise-model refit and the back-test): all start at once, so both cores of a small
+#: machine stay busy while a job runs a serial step (importance sampling curve by curve, the
+#: population chain, compiling a model, one slow curve's extra draws).
+CHECK_WORKERS = 3
 MIN_SCALES_FOR_VERDICT = 4
 #: Rise of a continuous metric (share of its range) before a discrete sibling leaves its floor
 #: that makes the discrete metric's onset metric-induced.
@@ -319,28 +326,36 @@ def alternative_likelihood(table: ScoreTable) -> str:
     return "binomial" if table.data["k"].notna().all() else "betabinomial"
 
 
-def sensitivity(f: Fit, table: ScoreTable, cfg: Config, scheduler: Any = None) -> pd.DataFrame:
+def noise_refit(table: ScoreTable, cfg: Config, scheduler: Any = None) -> Fit | None:
+    """The sigmoid fit under :func:`alternative_likelihood` (None when that is the fit's own)."""
+    alt = alternative_likelihood(table)
+    if alt == get_likelihood(cfg.likelihood).name:
+        return None
+    with suppressed(ConvergenceWarning):
+        return fit(table, model="sigmoid", config=cfg.replace(likelihood=alt),
+                   scheduler=scheduler)
+
+
+def sensitivity(f: Fit, table: ScoreTable, cfg: Config, scheduler: Any = None,
+                alt_fit: Fit | str | None = "refit") -> pd.DataFrame:
     """P(sharp) of each curve without pooling and under the alternative noise model.
 
     No pooling is the per-curve engine's stage 1 (each curve alone under its wide stage-1
-    prior); the alternative noise model is a refit with :func:`alternative_likelihood`.
-    Columns ``p_sharp_nopool``, ``p_sharp_alt``, ``alt_likelihood``.
+    prior); the alternative noise model is a refit with :func:`alternative_likelihood`
+    (:func:`noise_refit`; pass ``alt_fit`` when it is made already).
+    Columns ``p_sharp_nopool``, ``p_sharp_alt``, ``alt_failed``, ``alt_likelihood``.
     """
     out = pd.DataFrame(index=range(len(f.series)))
     w = cfg.sharp_width
     if "stage1" in f.tree.children and f.model_data.pooled:
         width = f.tree["stage1"]["width"]
         out["p_sharp_nopool"] = (width < w).mean(("chain", "draw")).values
-    alt = alternative_likelihood(table)
-    if alt != f.model_data.likelihood.name:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            g = fit(table, model="sigmoid", config=cfg.replace(likelihood=alt),
-                    scheduler=scheduler)
+    g = noise_refit(table, cfg, scheduler) if isinstance(alt_fit, str) else alt_fit
+    if g is not None:
         out["p_sharp_alt"] = g.p_sharp(w).to_numpy()
         out["alt_failed"] = [bool(diagnostic_failures(r, cfg))
                              for _, r in g.diagnostics_by_series().iterrows()]
-        out["alt_likelihood"] = alt
+        out["alt_likelihood"] = g.model_data.likelihood.name
     return out
 
 
@@ -350,19 +365,27 @@ def predictability_calls(table: ScoreTable, cfg: Config, series: pd.DataFrame,
     ``below_forecast`` or ``no_forecast``
     (:meth:`emergence.backtest.BacktestResult.predictability`, the package's own 90 % forecast
     of each curve's largest model from its smaller ones). Column ``predictability``."""
+    return _calls_by_curve(_forecast_calls(table, cfg, scheduler), series)
+
+
+def _forecast_calls(table: ScoreTable, cfg: Config, scheduler: Any = None) -> dict[str, str]:
+    """``{curve label: predictability call}`` from a back-test holding out each curve's
+    largest model (empty when no curve has enough sizes to hold one out)."""
     from .backtest import backtest
     from .errors import EmergenceDataError
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with suppressed():
             bt = backtest(table, holdout=1, methods=("emergence",), config=cfg,
                           scheduler=scheduler)
     except EmergenceDataError:  # no curve has enough sizes to hold one out
-        return pd.DataFrame({"predictability": [None] * len(series)})
+        return {}
     calls = bt.predictability(level=0.9)
-    by_label = dict(zip(calls["label"], calls["call"], strict=True)) if len(calls) else {}
-    return pd.DataFrame({"predictability": [by_label.get(lab) for lab in series["label"]]})
+    return dict(zip(calls["label"], calls["call"], strict=True)) if len(calls) else {}
+
+
+def _calls_by_curve(calls: dict[str, str], series: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"predictability": [calls.get(lab) for lab in series["label"]]})
 
 
 def ppc_misfit(f: Fit) -> pd.DataFrame:
@@ -447,18 +470,17 @@ def check(
         data, config, sharp_width, metric_kinds, models, options)
     if not len(table):
         return CheckResult(records=flat_records, config=cfg, fit=None, notes=notes)
-    f, cfg = _sigmoid_fit(table, cfg, retry, scheduler, notes)
+    f, cfg, comparison, alt, calls = _fits(table, cfg, models if cv != "none" else [], cv,
+                                           retry, sensitivity_checks, predictability,
+                                           scheduler, notes)
     series = f.series.reset_index(drop=True)
-    comparison, comp = None, pd.DataFrame(index=range(len(series)))
-    if len(models) > 1 and cv != "none":
-        from .compare import compare
-
-        # the sigmoid fit above is reused: no second compile, and with LOO no second sampling
-        comparison = compare(table, models=models, cv=cv, config=cfg, fits={"sigmoid": f},
-                             scheduler=scheduler)
+    comp = pd.DataFrame(index=range(len(series)))
+    if comparison is not None:
         comp = _comparison_columns(comparison, series, models, f)
-    evidence = _evidence_columns(f, table, cfg, keys, psense, sensitivity_checks,
-                                 predictability, scheduler)
+    empty = pd.DataFrame(index=range(len(series)))
+    sens = sensitivity(f, table, cfg, alt_fit=alt) if sensitivity_checks else empty
+    pred = _calls_by_curve(calls, series) if predictability else empty
+    evidence = _evidence_columns(f, table, cfg, keys, psense, sens, pred)
     full = pd.concat([f.summary().reset_index(drop=True), series[["label", "metric_kind"]], comp,
                       evidence], axis=1)
     links = _metric_links(table, full, f, answer_tokens)
@@ -512,17 +534,56 @@ def _sigmoid_fit(table: ScoreTable, cfg: Config, retry: bool, scheduler: Any,
     return f, cfg
 
 
+def _fits(table: ScoreTable, cfg: Config, models: list[str], cv: str, retry: bool,
+          sensitivity_checks: bool, predictability: bool, scheduler: Any, notes: list[str]
+          ) -> tuple[Fit, Config, Any, Fit | None, dict[str, str]]:
+    """Every fit of a check: the sigmoid fit, the comparison (None when ``models`` has only
+    the sigmoid), the noise-model refit and the predictability back-test.
+
+    They are independent (the comparison's sigmoid is the sigmoid fit, made in the
+    comparison's own job), so on a local machine with the per-curve engine they run at the
+    same time (:func:`emergence._concurrent.run_jobs`, :data:`CHECK_WORKERS` threads; the
+    numbers do not depend on it). The joint engine, whose failing fit is resampled and whose
+    fit the others wait for, and a Dask scheduler run them one after the other. Returns the
+    sigmoid fit, the config (changed by a joint-engine retry), the comparison, the refit
+    (None when off or not needed) and the predictability calls by curve label."""
+    local = scheduler is None and cfg.resolved_engine() == "percurve"
+    box: dict[str, Any] = {}
+
+    def sigmoid() -> Fit:
+        box["fit"], box["cfg"] = _sigmoid_fit(table, cfg, retry, scheduler, notes)
+        return box["fit"]
+
+    if not local:
+        sigmoid()
+    given = {"sigmoid": box.get("fit") or sigmoid}
+    jobs = [sigmoid] if len(models) < 2 else []
+    if len(models) > 1:
+        from .compare import compare
+
+        jobs.append(lambda: compare(table, models=models, cv=cv, config=box.get("cfg", cfg),
+                                    fits=given, scheduler=scheduler))
+    if sensitivity_checks:
+        jobs.append(lambda: noise_refit(table, box.get("cfg", cfg), scheduler))
+    if predictability:
+        jobs.append(lambda: _forecast_calls(table, box.get("cfg", cfg), scheduler))
+    out = run_jobs(jobs, workers=CHECK_WORKERS if local else 1)
+    first = out.pop(0)
+    comparison = first if len(models) > 1 else None
+    alt = out.pop(0) if sensitivity_checks else None
+    calls = out.pop(0) if predictability else {}
+    return box["fit"], box["cfg"], comparison, alt, calls
+
+
 def _evidence_columns(f: Fit, table: ScoreTable, cfg: Config, keys: list[str],
-                      psense: bool | None, sensitivity_checks: bool, predictability: bool,
-                      scheduler: Any) -> pd.DataFrame:
+                      psense: bool | None, sens: pd.DataFrame, pred: pd.DataFrame
+                      ) -> pd.DataFrame:
     """Per-curve columns of the individual checks: prior sensitivity (joint engine), pooling
     and noise-model sensitivity, predictive misfit, predictability and chance."""
     n = len(f.series)
     joint = cfg.resolved_engine() == "joint"
     empty = pd.DataFrame(index=range(n))
     ps = prior_sensitivity(f) if (joint if psense is None else psense) and joint else empty
-    sens = sensitivity(f, table, cfg, scheduler) if sensitivity_checks else empty
-    pred = (predictability_calls(table, cfg, f.series, scheduler) if predictability else empty)
     ch = chance_test(table, f.series.reset_index(drop=True), keys, f.model_data.likelihood,
                      _noise_median(f))
     return pd.concat([ps, sens, ppc_misfit(f), pred, ch], axis=1)

@@ -42,6 +42,7 @@ import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import logsumexp
 
+from ._concurrent import run_jobs, suppressed
 from ._io import atomic_write_json
 from ._version import __version__
 from .config import MODELS as VALID_MODELS
@@ -500,7 +502,9 @@ def compare(
     fits : mapping of str to Fit, optional
         Full-data fits already made with the same data and options (e.g. ``{"sigmoid": f}``):
         their compiled model is reused (no recompilation) and, with ``cv="loo"``, their draws
-        too (no sampling). A fit made with other options or data is an error.
+        too (no sampling). A fit made with other options or data is an error. Per-curve
+        engine: a zero-argument callable in place of a fit is called in that model's job
+        (the models run at the same time), e.g. to make the fit there.
     reloo : int
         ``cv="loo"`` only: when at most this many rows of a model have Pareto k > 0.7, each is
         refitted without the row (compiled model, new data) and its exact log predictive
@@ -630,22 +634,13 @@ def _compare_percurve(data: ScoreTable, models: list[str], cv: str, cfg: Config,
                       scheduler: Any = None) -> tuple[Any, ...]:
     """Per model: one per-curve fit, then PSIS over (curve, scale) units with exact refits of
     the units whose Pareto k exceeds 0.7 (all of them with ``cv="loso"``, at most ``reloo``
-    with ``cv="loo"``): :func:`emergence.crossval.loso_percurve`."""
-    from .crossval import loso_percurve
-    from .results import fit as fit_model
-
+    with ``cv="loo"``): :func:`emergence.crossval.loso_percurve`. The models are independent:
+    on a local machine they run at the same time (:func:`emergence._concurrent.run_jobs`)."""
+    jobs = [partial(_percurve_units, data, name, cv, cfg, given.get(name), reloo, scheduler)
+            for name in models]
+    out = run_jobs(jobs, workers=len(jobs) if scheduler is None else 1)
     pointwise, diag_rows, timing, kmax, nhigh, fits, notices = None, [], {}, {}, {}, {}, []
-    md0 = None
-    for name in models:
-        mcfg = cfg.replace(model=name)
-        t0 = time.perf_counter()
-        f = given.get(name)
-        if f is None:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                f = fit_model(data, model=name, config=mcfg, scheduler=scheduler)
-        md0 = md0 or f.model_data
-        units, unit_notes = loso_percurve(f, max_refits=None if cv == "loso" else reloo)
+    for name, (f, units, unit_notes, seconds) in zip(models, out, strict=True):
         notices += [f"model {name!r}: {n}" for n in unit_notes]
         g = units.groupby("series_idx")["pareto_k"]
         kmax[name] = g.max()
@@ -655,7 +650,7 @@ def _compare_percurve(data: ScoreTable, models: list[str], cv: str, cfg: Config,
             diag_rows.append({"model": name, "fold": float("nan"), "series": r["label"],
                               "rhat_max": r["rhat_max"], "ess_bulk_min": r["ess_bulk_min"],
                               "divergences": int(r["divergences"]), "sample_seconds": np.nan})
-        timing[name] = {"compile": f.timing.compile, "sample": time.perf_counter() - t0}
+        timing[name] = {"compile": f.timing.compile, "sample": seconds}
         if keep_fits:
             fits[name] = f
         col = units.rename(columns={"elpd": name})
@@ -665,7 +660,25 @@ def _compare_percurve(data: ScoreTable, models: list[str], cv: str, cfg: Config,
             pointwise[name] = col[name].to_numpy()
         pointwise[f"pareto_k_{name}"] = col["pareto_k"].to_numpy()
         pointwise[f"refit_{name}"] = col["refit"].to_numpy()
-    return pointwise, diag_rows, timing, kmax, nhigh, fits, notices, md0
+    assert pointwise is not None
+    return pointwise, diag_rows, timing, kmax, nhigh, fits, notices, out[0][0].model_data
+
+
+def _percurve_units(data: ScoreTable, name: str, cv: str, cfg: Config, f: Any, reloo: int,
+                    scheduler: Any) -> tuple[Any, pd.DataFrame, list[str], float]:
+    """One model's fit (``f`` when given) and its leave-one-scale-out units; wall seconds."""
+    from .crossval import loso_percurve
+    from .results import fit as fit_model
+
+    t0 = time.perf_counter()
+    if callable(f):  # a fit made in this job (check's sigmoid fit)
+        f = f()
+    if f is None:
+        with suppressed(ConvergenceWarning):
+            f = fit_model(data, model=name, config=cfg.replace(model=name),
+                          scheduler=scheduler)
+    units, notes = loso_percurve(f, max_refits=None if cv == "loso" else reloo)
+    return f, units, notes, time.perf_counter() - t0
 
 
 def _diagnostic_notice(diag_df: pd.DataFrame, cfg: Config, notices: list[str]) -> None:

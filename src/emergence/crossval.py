@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import logsumexp
 
+from ._concurrent import suppressed
+
 #: Pareto k above which a PSIS estimate is replaced by an exact refit.
 K_THRESHOLD = 0.7
 #: Population draws used to re-weight an exact fold to the population.
@@ -78,7 +80,6 @@ def _psis(ll_units: np.ndarray, chains: int) -> tuple[np.ndarray, np.ndarray]:
     k = np.full(U, np.inf)
     if flat.all():
         return elpd, k
-    import warnings
 
     def loo(cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         arr = ll_units[:, cols].reshape(chains, D // chains, -1)
@@ -86,8 +87,7 @@ def _psis(ll_units: np.ndarray, chains: int) -> tuple[np.ndarray, np.ndarray]:
             "posterior": xr.Dataset({"dummy": (("chain", "draw"), np.zeros(arr.shape[:2]))}),
             "log_likelihood": xr.Dataset({"y": (("chain", "draw", "unit"), arr)}),
         })
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with suppressed():
             res = az.loo(dt, pointwise=True, var_name="y")
         return (np.asarray(res.elpd_i.values, float).ravel(),
                 np.asarray(res.pareto_k.values, float).ravel())

@@ -35,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from ._concurrent import PYTENSOR_LOCK
+
 #: Lanes (curve x chain) per vectorised batch. The cost of a batch grows linearly with its width
 #: (compute-bound: about 1 us per lane and gradient for 8 rows; measured 2026-11-27 on
 #: ObsScaling emergent, 156 lanes: 2.5 s at widths 8, 16 and 32 alike), so lanes run in narrow
@@ -80,7 +82,9 @@ BLOCK = 50
 RETRY_TARGET_ACCEPT = 0.99
 #: Importance path of stage 1 (:meth:`CurveSampler.importance`): stage-1 prior draws per curve
 #: (IS_FACTOR x its chains x draws, at least IS_MIN_DRAWS), and the Pareto k-hat below which
-#: their likelihood weights are trusted.
+#: their likelihood weights are trusted. (4 x, 8192 draws at the defaults, made a check of the
+#: OPT folder 10 % faster, but its SBC at 500 draws put 135 of 1000 x0 ranks in the top bin,
+#: p 0.0007: not adopted, docs/validation.md, 2026-11-28.)
 IS_FACTOR = 16
 IS_MIN_DRAWS = 8192
 IS_KHAT_MAX = 0.7
@@ -117,7 +121,8 @@ def _jax() -> Any:
                            os.path.join(os.path.expanduser("~"), ".cache", "emergence", "jax"))
     if cache and not getattr(_jax, "_cache_set", False):
         jax.config.update("jax_compilation_cache_dir", cache)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
         _jax._cache_set = True  # type: ignore[attr-defined]
     return jax
 
@@ -204,22 +209,28 @@ def compile_curve(model_cls: Any, md: Any, n_rows: int) -> CurveProgram:
     ip_fn = make_initial_point_fn(model=model, return_transformed=True)
     ctx_vars = {v.name: v for v in shared if v.name.startswith("ctx_")}
 
+    # the context values are shared variables of the one model: set and read them as one
+    # step (check runs jobs of the same model on several threads)
+    lock = PYTENSOR_LOCK
+
     def init_for(context: dict[str, float]) -> list[np.ndarray]:
-        for k, v in context.items():
-            ctx_vars[f"ctx_{k}"].set_value(np.float64(v))
-        ip = ip_fn(0)
+        with lock:
+            for k, v in context.items():
+                ctx_vars[f"ctx_{k}"].set_value(np.float64(v))
+            ip = ip_fn(0)
         return [np.asarray(ip[v.name], float) for v in model.value_vars]
 
     def to_value(values: list[np.ndarray], context: dict[str, float]) -> list[np.ndarray]:
-        for k, v in context.items():
-            ctx_vars[f"ctx_{k}"].set_value(np.float64(v))
         out = []
-        for rv, d in zip(free, values, strict=True):
-            d = np.asarray(d, float).reshape(-1, 1)
-            tr = model.rvs_to_transforms.get(rv)
-            if tr is not None:
-                d = np.asarray(tr.forward(pt.as_tensor(d), *rv.owner.inputs).eval(), float)
-            out.append(d)
+        with lock:
+            for k, v in context.items():
+                ctx_vars[f"ctx_{k}"].set_value(np.float64(v))
+            for rv, d in zip(free, values, strict=True):
+                d = np.asarray(d, float).reshape(-1, 1)
+                tr = model.rvs_to_transforms.get(rv)
+                if tr is not None:
+                    d = np.asarray(tr.forward(pt.as_tensor(d), *rv.owner.inputs).eval(), float)
+                out.append(d)
         return out
 
     def prior_draw(n: int, rng: np.random.Generator, context: dict[str, float]
@@ -478,12 +489,13 @@ class CurveSampler:
         self.n_rows = max(8, 1 << int(np.ceil(np.log2(max(need, 1)))))
         t0 = time.perf_counter()
         key = _program_key(model_cls, md, self.n_rows)
-        if key not in _PROGRAMS:
-            program = compile_curve(model_cls, md, self.n_rows)
-            _PROGRAMS[key] = (
-                program,
-                jax.jit(jax.vmap(partial(_block_lane, program),
-                                 in_axes=(0, 0, None, None, None, None, None, 0, 0, 0))))
+        with PYTENSOR_LOCK:
+            if key not in _PROGRAMS:
+                program = compile_curve(model_cls, md, self.n_rows)
+                _PROGRAMS[key] = (
+                    program,
+                    jax.jit(jax.vmap(partial(_block_lane, program),
+                                     in_axes=(0, 0, None, None, None, None, None, 0, 0, 0))))
         self.program, self._block = _PROGRAMS[key]
         self._key = key
         self._start = self.program.init_for(md.context)  # this table's initial point
@@ -767,22 +779,21 @@ def curve_diagnostics(values: dict[str, np.ndarray], divergent: np.ndarray,
     ``values[name]`` has shape (curves, chains, draws); returns a DataFrame with one row per
     curve: ``rhat_max``, ``ess_bulk_min``, ``ess_tail_min``, ``divergences``.
     """
-    import arviz as az
     import pandas as pd
-    import xarray as xr
+    from arviz_stats.base.array import array_stats  # the numpy layer, no xarray per call
+    from arviz_stats.validate import validate_ci_prob
 
-    ds = xr.Dataset({n: (("series", "chain", "draw"), values[n]) for n in names if n in values})
-    ds = ds.transpose("chain", "draw", "series")
-    rhat = az.rhat(ds)
-    bulk = az.ess(ds, method="bulk")
-    tail = az.ess(ds, method="tail")
+    prob = validate_ci_prob(None)  # the tail ESS's quantiles, as arviz.ess(method="tail")
+    arrays = [np.asarray(values[n], float) for n in names if n in values]
 
-    def worst(d: Any, fn: Any) -> np.ndarray:
-        return fn(np.stack([np.asarray(d[n].values, float) for n in d.data_vars]), axis=0)
+    def worst(fn: Any, pick: Any, **kw: Any) -> np.ndarray:
+        return pick(np.stack([fn(a, chain_axis=1, draw_axis=2, **kw) for a in arrays]), axis=0)
 
-    return pd.DataFrame({"rhat_max": worst(rhat, np.nanmax), "ess_bulk_min": worst(bulk, np.nanmin),
-                         "ess_tail_min": worst(tail, np.nanmin),
-                         "divergences": divergent.sum(axis=(1, 2)).astype(int)})
+    return pd.DataFrame({
+        "rhat_max": worst(array_stats.rhat, np.nanmax),
+        "ess_bulk_min": worst(array_stats.ess, np.nanmin, method="bulk"),
+        "ess_tail_min": worst(array_stats.ess, np.nanmin, method="tail", prob=prob),
+        "divergences": divergent.sum(axis=(1, 2)).astype(int)})
 
 
 def _failing(diag: Any, config: Any) -> tuple[np.ndarray, np.ndarray]:

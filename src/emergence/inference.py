@@ -199,9 +199,12 @@ def diagnostics(tree: Any, var_names: list[str], dim: str = "series") -> tuple[p
         per["rhat_max"] = np.fmax(per["rhat_max"].to_numpy(), cd["rhat_max"].values)
         per["ess_bulk_min"] = np.fmin(per["ess_bulk_min"].to_numpy(), cd["ess_bulk_min"].values)
         per["ess_tail_min"] = np.fmin(per["ess_tail_min"].to_numpy(), cd["ess_tail_min"].values)
-        overall["rhat_max"] = float(max(overall["rhat_max"], np.nanmax(cd["rhat_max"].values)))
-        overall["ess_bulk_min"] = float(min(overall["ess_bulk_min"],
-                                            np.nanmin(cd["ess_bulk_min"].values)))
+        # R-hat is NaN (not applicable) for curves with importance draws: fmax skips it, and
+        # where every curve has them the posterior's own R-hat stands
+        overall["rhat_max"] = float(np.fmax.reduce(cd["rhat_max"].values,
+                                                   initial=overall["rhat_max"]))
+        overall["ess_bulk_min"] = float(np.fmin.reduce(cd["ess_bulk_min"].values,
+                                                       initial=overall["ess_bulk_min"]))
     overall["chains"] = int(post.sizes["chain"])
     overall["draws"] = int(post.sizes["draw"])
     return per, overall

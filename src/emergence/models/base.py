@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from .. import curves as C
+from .._concurrent import PYTENSOR_LOCK
 from ..config import Config
 from ..data import ScoreTable, key_strings
 from ..errors import ConfigError
@@ -100,10 +101,11 @@ def predictive_log_ratio(p: SeriesParam, proposal: Prior, mu: np.ndarray, sigma:
     """
     import pymc as pm
 
-    theta = pm.draw(p.population_dist(mu[:n_theta], sigma[:n_theta]), random_seed=seed)
-    theta = np.sort(theta)[int(0.001 * n_theta):int(0.999 * n_theta)]
-    log_ppd = population_predictive_logp(p, mu[n_theta:], sigma[n_theta:], theta)
-    return theta, log_ppd - pm.logp(proposal.dist_rv(context), theta).eval()
+    with PYTENSOR_LOCK:  # compiles PyTensor functions (check runs fits on threads)
+        theta = pm.draw(p.population_dist(mu[:n_theta], sigma[:n_theta]), random_seed=seed)
+        theta = np.sort(theta)[int(0.001 * n_theta):int(0.999 * n_theta)]
+        log_ppd = population_predictive_logp(p, mu[n_theta:], sigma[n_theta:], theta)
+        return theta, log_ppd - pm.logp(proposal.dist_rv(context), theta).eval()
 
 
 def population_predictive_logp(p: SeriesParam, mu: np.ndarray, sigma: np.ndarray,
@@ -113,8 +115,9 @@ def population_predictive_logp(p: SeriesParam, mu: np.ndarray, sigma: np.ndarray
     import pymc as pm
 
     hyper = (-1,) + (1,) * np.ndim(theta)
-    lp = pm.logp(p.population_dist(np.reshape(mu, hyper), np.reshape(sigma, hyper)),
-                 np.asarray(theta)[None]).eval()
+    with PYTENSOR_LOCK:
+        lp = pm.logp(p.population_dist(np.reshape(mu, hyper), np.reshape(sigma, hyper)),
+                     np.asarray(theta)[None]).eval()
     return np.logaddexp.reduce(lp, axis=0) - np.log(len(mu))
 
 
@@ -569,15 +572,18 @@ class PopulationDensities:
 
     def population(self, theta: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
         """``theta`` (J, A, B), ``mu`` and ``sigma`` (J, A, 1) -> log densities (J, A, B)."""
-        return self._pop(_c(theta), _c(mu), _c(sigma))
+        with PYTENSOR_LOCK:
+            return self._pop(_c(theta), _c(mu), _c(sigma))
 
     def hyper(self, name: str, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
         """Hyperprior log density of ``mu`` and ``sigma`` (vectors) of parameter ``name``."""
-        return self._hyper[name](_c(mu), _c(sigma), *self.ctx)
+        with PYTENSOR_LOCK:
+            return self._hyper[name](_c(mu), _c(sigma), *self.ctx)
 
     def stage1(self, name: str, theta: np.ndarray) -> np.ndarray:
         """Stage-1 prior log density of ``theta`` (a matrix) of parameter ``name``."""
-        return self._stage1[name](_c(theta), *self.ctx)
+        with PYTENSOR_LOCK:
+            return self._stage1[name](_c(theta), *self.ctx)
 
 
 def _c(a: Any) -> np.ndarray:
@@ -608,8 +614,9 @@ def population_densities(model_cls: type[CurveModel], md: ModelData) -> Populati
     cache = md.__dict__.setdefault("_population_cache", {})
     if key not in cache:
         pkey = _population_key(model_cls, md)
-        if pkey not in _POPULATION_PROGRAMS:
-            _POPULATION_PROGRAMS[pkey] = _compile_population(model_cls, md)
+        with PYTENSOR_LOCK:
+            if pkey not in _POPULATION_PROGRAMS:
+                _POPULATION_PROGRAMS[pkey] = _compile_population(model_cls, md)
         pooled, pop, hyper, stage1, jpop, jhyp = _POPULATION_PROGRAMS[pkey]
         ctx = np.array([float(md.context[k]) for k in sorted(md.context)])
         cache[key] = PopulationDensities(pooled, pop, hyper, stage1, jpop, jhyp, ctx, pkey)

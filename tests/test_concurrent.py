@@ -1,0 +1,130 @@
+"""Jobs on threads (check's comparison, noise-model refit and back-test at the same time):
+results in job order, errors raised, warnings kept with the job that raised them, and the
+same numbers as one job after the other."""
+
+from __future__ import annotations
+
+import json
+import threading
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import emergence as em
+from emergence import _concurrent as cc
+from emergence import check as check_module
+from emergence import compare as compare_module
+from emergence import curves as C
+
+
+def _overlapping(first, second):
+    """Two jobs that are both running while each does its work (a barrier on both sides)."""
+    gate = threading.Barrier(2, timeout=30)
+
+    def wrap(fn):
+        def job():
+            gate.wait()
+            out = fn()
+            gate.wait()
+            return out
+        return job
+
+    return [wrap(first), wrap(second)]
+
+
+def test_results_in_job_order_and_filters_restored() -> None:
+    filters, show = list(warnings.filters), warnings.showwarning
+    assert cc.run_jobs(_overlapping(lambda: "a", lambda: 2)) == ["a", 2]
+    assert warnings.filters == filters and warnings.showwarning is show
+
+
+def test_one_jobs_suppression_does_not_silence_the_other() -> None:
+    def quiet():
+        with cc.suppressed(UserWarning):
+            warnings.warn("from the quiet job", UserWarning, stacklevel=1)
+
+    def loud():
+        warnings.warn("from the loud job", UserWarning, stacklevel=1)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cc.run_jobs(_overlapping(quiet, loud))
+    assert [str(w.message) for w in caught] == ["from the loud job"]
+
+
+def test_recorded_takes_only_its_own_jobs_warnings() -> None:
+    def recording():
+        with cc.recorded() as log:
+            warnings.warn("mine", UserWarning, stacklevel=1)
+        return [str(w.message) for w in log]
+
+    def other():
+        warnings.warn("theirs", RuntimeWarning, stacklevel=1)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        mine, _ = cc.run_jobs(_overlapping(recording, other))
+    assert mine == ["mine"]
+    assert [(str(w.message), w.category) for w in caught] == [("theirs", RuntimeWarning)]
+
+
+def test_nested_jobs_inherit_the_suppression_of_their_job() -> None:
+    def parent():
+        with cc.suppressed(UserWarning):
+            cc.run_jobs([lambda: warnings.warn("hidden", UserWarning, stacklevel=1),
+                         lambda: warnings.warn("shown", RuntimeWarning, stacklevel=1)])
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cc.run_jobs([parent, lambda: None])
+    assert [str(w.message) for w in caught] == ["shown"]
+
+
+def test_first_error_in_job_order_is_raised_after_every_job_ran() -> None:
+    ran = []
+
+    def fails():
+        raise ValueError("first")
+
+    def also_fails():
+        ran.append("second")
+        raise KeyError("second")
+
+    with pytest.raises(ValueError, match="first"):
+        cc.run_jobs(_overlapping(fails, also_fails))
+    assert ran == ["second"] and not cc._ACTIVE
+
+
+def _table() -> em.ScoreTable:
+    """Three curves (a sharp rise, a gentle one, one mostly at chance), 8 sizes, 1000 items."""
+    rng = np.random.default_rng(4)
+    x = np.linspace(8.0, 11.0, 8)
+    rows = []
+    for t, (x0, width) in enumerate([(9.5, 0.5), (10.0, 3.0), (11.5, 0.8)]):
+        mu = C.mean(C.SIGMOID, x, 0.25, 0.1, x0=x0, logk=np.log(2 * C.LN9 / width))
+        k = rng.binomial(1000, mu)
+        rows += [{"task": f"t{t}", "model": f"m{i}", "params": 10 ** xi, "score": ki / 1000,
+                  "n_items": 1000, "chance": 0.25} for i, (xi, ki) in enumerate(zip(x, k,
+                                                                                   strict=True))]
+    return em.load_scores(pd.DataFrame(rows))
+
+
+def test_check_gives_the_same_numbers_on_threads_and_one_after_the_other(monkeypatch) -> None:
+    """The comparison (three models, also on threads), the noise-model refit and the back-test
+    run at the same time by default; every record and every elpd is bit-for-bit the same
+    when they run one after the other."""
+    fast = {"draws": 200, "tune": 200, "chains": 4, "seed": 5}
+    table = _table()
+    threaded = em.check(table, **fast)
+    monkeypatch.setattr(check_module, "CHECK_WORKERS", 1)
+    monkeypatch.setattr(compare_module, "run_jobs", lambda jobs, workers=2: [fn() for fn in jobs])
+    serial = em.check(table, **fast)
+    recs = threaded.to_records()
+    assert json.dumps(recs, sort_keys=True) == json.dumps(serial.to_records(), sort_keys=True)
+    pd.testing.assert_frame_equal(threaded.comparison.summary(), serial.comparison.summary())
+    # all three jobs ran: the noise-model refit, the back-test and the comparison
+    assert any(r["p_sharp_alt"] is not None for r in recs)
+    assert any({"predictable_from_smaller", "unpredicted_jump"} & set(r["reasons"]) for r in recs)
+    assert any(r["weights"] for r in recs)
