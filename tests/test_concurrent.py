@@ -128,3 +128,20 @@ def test_check_gives_the_same_numbers_on_threads_and_one_after_the_other(monkeyp
     assert any(r["p_sharp_alt"] is not None for r in recs)
     assert any({"predictable_from_smaller", "unpredicted_jump"} & set(r["reasons"]) for r in recs)
     assert any(r["weights"] for r in recs)
+
+
+def test_sigmoid_is_fitted_once_when_the_fits_run_one_after_the_other(monkeypatch) -> None:
+    """With a Dask scheduler (or the joint engine) the sigmoid fit is made first and the other
+    fits wait for it; without a comparison it was made a second time as the first job."""
+    calls = []
+
+    def fake_sigmoid_fit(table, cfg, retry, scheduler, notes):
+        calls.append(scheduler)
+        return "the fit", cfg
+
+    monkeypatch.setattr(check_module, "_sigmoid_fit", fake_sigmoid_fit)
+    f, _, comparison, alt, pred = check_module._fits(
+        _table(), check_module.make_config(None, seed=1), [], "none", True, False, False,
+        "tcp://not-used:8786", [])
+    assert (f, comparison, alt, pred) == ("the fit", None, None, {})
+    assert calls == ["tcp://not-used:8786"]

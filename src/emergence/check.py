@@ -337,12 +337,13 @@ def noise_refit(table: ScoreTable, cfg: Config, scheduler: Any = None) -> Fit | 
 
 
 def sensitivity(f: Fit, table: ScoreTable, cfg: Config, scheduler: Any = None,
-                alt_fit: Fit | str | None = "refit") -> pd.DataFrame:
+                alt_fit: Fit | None = None) -> pd.DataFrame:
     """P(sharp) of each curve without pooling and under the alternative noise model.
 
     No pooling is the per-curve engine's stage 1 (each curve alone under its wide stage-1
     prior); the alternative noise model is a refit with :func:`alternative_likelihood`
-    (:func:`noise_refit`; pass ``alt_fit`` when it is made already).
+    (:func:`noise_refit`, made here unless ``alt_fit`` is given; none when the alternative
+    is the fit's own likelihood).
     Columns ``p_sharp_nopool``, ``p_sharp_alt``, ``alt_failed``, ``alt_likelihood``.
     """
     out = pd.DataFrame(index=range(len(f.series)))
@@ -350,7 +351,7 @@ def sensitivity(f: Fit, table: ScoreTable, cfg: Config, scheduler: Any = None,
     if "stage1" in f.tree.children and f.model_data.pooled:
         width = f.tree["stage1"]["width"]
         out["p_sharp_nopool"] = (width < w).mean(("chain", "draw")).values
-    g = noise_refit(table, cfg, scheduler) if isinstance(alt_fit, str) else alt_fit
+    g = alt_fit if alt_fit is not None else noise_refit(table, cfg, scheduler)
     if g is not None:
         out["p_sharp_alt"] = g.p_sharp(w).to_numpy()
         out["alt_failed"] = [bool(diagnostic_failures(r, cfg))
@@ -554,22 +555,26 @@ def _fits(table: ScoreTable, cfg: Config, models: list[str], cv: str, retry: boo
         box["fit"], box["cfg"] = _sigmoid_fit(table, cfg, retry, scheduler, notes)
         return box["fit"]
 
-    if not local:
+    if not local:  # the others wait for it (and take a joint-engine retry's config)
         sigmoid()
-    given = {"sigmoid": box.get("fit") or sigmoid}
-    jobs = [sigmoid] if len(models) < 2 else []
+    # the fit made already, or made in its job (compare calls it in the sigmoid's job, per-curve
+    # engine only); the per-curve engine never changes the config
+    made = box.get("fit")
+    given = sigmoid if made is None else made
+    run_cfg = box.get("cfg", cfg)
+    jobs = [sigmoid if made is None else (lambda: made)]
     if len(models) > 1:
         from .compare import compare
 
-        jobs.append(lambda: compare(table, models=models, cv=cv, config=box.get("cfg", cfg),
-                                    fits=given, scheduler=scheduler))
+        jobs = [lambda: compare(table, models=models, cv=cv, config=run_cfg,
+                                fits={"sigmoid": given}, scheduler=scheduler)]
     if sensitivity_checks:
-        jobs.append(lambda: noise_refit(table, box.get("cfg", cfg), scheduler))
+        jobs.append(lambda: noise_refit(table, run_cfg, scheduler))
     if predictability:
-        jobs.append(lambda: _forecast_calls(table, box.get("cfg", cfg), scheduler))
+        jobs.append(lambda: _forecast_calls(table, run_cfg, scheduler))
     out = run_jobs(jobs, workers=CHECK_WORKERS if local else 1)
-    first = out.pop(0)
-    comparison = first if len(models) > 1 else None
+    first_out = out.pop(0)
+    comparison = first_out if len(models) > 1 else None
     alt = out.pop(0) if sensitivity_checks else None
     calls = out.pop(0) if predictability else {}
     return box["fit"], box["cfg"], comparison, alt, calls

@@ -211,10 +211,8 @@ def compile_curve(model_cls: Any, md: Any, n_rows: int) -> CurveProgram:
 
     # the context values are shared variables of the one model: set and read them as one
     # step (check runs jobs of the same model on several threads)
-    lock = PYTENSOR_LOCK
-
     def init_for(context: dict[str, float]) -> list[np.ndarray]:
-        with lock:
+        with PYTENSOR_LOCK:
             for k, v in context.items():
                 ctx_vars[f"ctx_{k}"].set_value(np.float64(v))
             ip = ip_fn(0)
@@ -222,7 +220,7 @@ def compile_curve(model_cls: Any, md: Any, n_rows: int) -> CurveProgram:
 
     def to_value(values: list[np.ndarray], context: dict[str, float]) -> list[np.ndarray]:
         out = []
-        with lock:
+        with PYTENSOR_LOCK:
             for k, v in context.items():
                 ctx_vars[f"ctx_{k}"].set_value(np.float64(v))
             for rv, d in zip(free, values, strict=True):
