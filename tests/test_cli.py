@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 from typer.testing import CliRunner
 
 import emergence as em
@@ -212,15 +209,3 @@ def test_bundled_dataset_name_accepted_as_file(tmp_path):
 def test_version_option():
     res = runner.invoke(app, ["--version"])
     assert res.exit_code == 0 and res.output.strip() == f"emergence {em.__version__}"
-
-
-def test_no_repeated_option_blocks_in_cli():
-    tool = shutil.which("duplicates")
-    if tool is None:
-        pytest.skip("the `duplicates` tool is not on PATH")
-    # The source tree, not the installed copy: the tool skips site-packages.
-    cli = Path(__file__).resolve().parents[1] / "src" / "emergence" / "cli"
-    if not cli.is_dir():
-        pytest.skip(f"no source tree at {cli}")
-    out = subprocess.run([tool, "--repo", str(cli)], capture_output=True, text=True, timeout=120)
-    assert out.stdout.startswith("no duplicates"), out.stdout
