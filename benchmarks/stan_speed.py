@@ -44,15 +44,19 @@ from machine import machine
 STAN_CODE = """
 // The package's default hierarchical sigmoid (emergence >= the per-curve engine):
 // x0, logk ~ StudentT(4, mu, sigma) populations; log_tau ~ Normal population; lapse_logit
-// unpooled; logit-normal likelihood on the rows' empirical logits z with sampling variance v.
+// unpooled; logit-normal model-to-model noise: logit p_i = logit mu_i + tau e_i, e_i ~ N(0, 1)
+// (one latent effect per row, non-centred), k_i ~ Binomial(n_i, p_i) on rows with counts --
+// the model whose e_i the package integrates out by quadrature (since 2026-11-27); rows
+// without counts: the normal density of their empirical logit z with variance tau^2 + v.
 data {
   int<lower=1> N; int<lower=1> S;
   array[N] int<lower=1, upper=S> s;
   vector[N] x; vector[N] z; vector<lower=0>[N] v; vector<lower=0, upper=1>[N] chance;
+  array[N] int<lower=0> k; array[N] int<lower=0> n; array[N] int<lower=0, upper=1> counts;
   real nu;
-  real mu_x0_mu; real mu_x0_sd; real sigma_x0_sd; real mu_logk_mu; real mu_logk_sd;
-  real sigma_logk_sd; real lapse_mu; real lapse_sd; real mu_log_tau_mu; real mu_log_tau_sd;
-  real sigma_log_tau_sd;
+  real mu_x0_mu; real mu_x0_sd; real mu_logk_mu; real mu_logk_sd; real lapse_mu;
+  real lapse_sd; real mu_log_tau_mu; real mu_log_tau_sd;
+  array[2] real sigma_x0_ab; array[2] real sigma_logk_ab; array[2] real sigma_log_tau_ab;
 }
 transformed data {
   vector[N] log_c = log(chance);
@@ -62,16 +66,18 @@ parameters {
   real mu_x0; real<lower=0> sigma_x0; real mu_logk; real<lower=0> sigma_logk;
   real mu_log_tau; real<lower=0> sigma_log_tau;
   vector[S] x0; vector[S] logk; vector[S] lapse_logit; vector[S] log_tau;
+  vector[N] e;
 }
 model {
-  vector[N] eta; vector[N] sd_row;
-  mu_x0 ~ normal(mu_x0_mu, mu_x0_sd); sigma_x0 ~ normal(0, sigma_x0_sd);
-  mu_logk ~ normal(mu_logk_mu, mu_logk_sd); sigma_logk ~ normal(0, sigma_logk_sd);
-  mu_log_tau ~ normal(mu_log_tau_mu, mu_log_tau_sd); sigma_log_tau ~ normal(0, sigma_log_tau_sd);
+  mu_x0 ~ normal(mu_x0_mu, mu_x0_sd); sigma_x0 ~ gamma(sigma_x0_ab[1], sigma_x0_ab[2]);
+  mu_logk ~ normal(mu_logk_mu, mu_logk_sd); sigma_logk ~ gamma(sigma_logk_ab[1], sigma_logk_ab[2]);
+  mu_log_tau ~ normal(mu_log_tau_mu, mu_log_tau_sd);
+  sigma_log_tau ~ gamma(sigma_log_tau_ab[1], sigma_log_tau_ab[2]);
   x0 ~ student_t(nu, mu_x0, sigma_x0);
   logk ~ student_t(nu, mu_logk, sigma_logk);
   log_tau ~ normal(mu_log_tau, sigma_log_tau);
   lapse_logit ~ normal(lapse_mu, lapse_sd);
+  e ~ std_normal();
   for (i in 1:N) {
     int j = s[i];
     real g = exp(logk[j]) * (x[i] - x0[j]);
@@ -79,10 +85,13 @@ model {
     real log_mu = log_sum_exp(log_c[i], log_1mc[i] + l_keep + log_inv_logit(g));
     real log_1mmu = log_1mc[i] + log_sum_exp(log_inv_logit(lapse_logit[j]),
                                               l_keep + log1m_inv_logit(g));
-    eta[i] = log_mu - log_1mmu;
-    sd_row[i] = sqrt(exp(2 * log_tau[j]) + v[i]);
+    real eta = log_mu - log_1mmu;
+    if (counts[i] == 1) {
+      k[i] ~ binomial_logit(n[i], eta + exp(log_tau[j]) * e[i]);
+    } else {
+      z[i] ~ normal(eta, sqrt(exp(2 * log_tau[j]) + v[i]));
+    }
   }
-  z ~ normal(eta, sd_row);
 }
 """
 
@@ -132,7 +141,8 @@ def quantiles(post) -> dict:
 
 
 def stan_data(md) -> dict:
-    """The Stan program's data: rows (empirical logits) and the priors of the built model."""
+    """The Stan program's data: rows (counts, else empirical logits) and the priors of the
+    built model."""
     from emergence.models.base import POPULATION_NU
     from emergence.models.sigmoid import SigmoidModel
 
@@ -141,17 +151,25 @@ def stan_data(md) -> dict:
             or o["ceiling"].notna().any() or md.likelihood.name != "logitnormal"):
         raise SystemExit("the Stan program covers pooled logit-normal fits with known chance, "
                          "no known ceilings and no family offsets")
+    expected = {"mu_x0": "Normal", "mu_logk": "Normal", "mu_log_tau": "Normal",
+                "sigma_x0": "Gamma", "sigma_logk": "Gamma", "sigma_log_tau": "Gamma",
+                "lapse_logit": "Normal"}
+    stale = {k: pr[k].dist for k, v in expected.items() if pr[k].dist != v}
+    if stale:  # the package's priors changed: the Stan program must follow
+        raise SystemExit(f"the Stan program assumes other prior families than {stale}")
     d = SigmoidModel.data_arrays(md)
     arg = lambda name, key: float(pr[name].resolved(ctx)[key])  # noqa: E731
     return {"N": len(o), "S": len(md.series), "s": (d["series_idx"] + 1).tolist(),
             "x": d["x"].tolist(), "z": d["z"].tolist(), "v": d["v"].tolist(),
+            "k": d["k"].round().astype(int).tolist(), "n": d["n"].round().astype(int).tolist(),
+            "counts": d["use_counts"].astype(int).tolist(),
             "chance": d["chance"].tolist(), "nu": POPULATION_NU,
             "mu_x0_mu": arg("mu_x0", "mu"), "mu_x0_sd": arg("mu_x0", "sigma"),
-            "sigma_x0_sd": arg("sigma_x0", "sigma"), "mu_logk_mu": arg("mu_logk", "mu"),
-            "mu_logk_sd": arg("mu_logk", "sigma"), "sigma_logk_sd": arg("sigma_logk", "sigma"),
+            "mu_logk_mu": arg("mu_logk", "mu"), "mu_logk_sd": arg("mu_logk", "sigma"),
             "lapse_mu": arg("lapse_logit", "mu"), "lapse_sd": arg("lapse_logit", "sigma"),
             "mu_log_tau_mu": arg("mu_log_tau", "mu"), "mu_log_tau_sd": arg("mu_log_tau", "sigma"),
-            "sigma_log_tau_sd": arg("sigma_log_tau", "sigma")}
+            **{f"{h}_ab": [arg(h, "alpha"), arg(h, "beta")]
+               for h in ("sigma_x0", "sigma_logk", "sigma_log_tau")}}
 
 
 PER_CURVE = ["x0", "logk", "lapse_logit", "log_tau"]

@@ -209,3 +209,20 @@ def test_bundled_dataset_name_accepted_as_file(tmp_path):
 def test_version_option():
     res = runner.invoke(app, ["--version"])
     assert res.exit_code == 0 and res.output.strip() == f"emergence {em.__version__}"
+
+
+def test_cli_sbc_checks_the_sampler_settings_fit_uses():
+    """`emergence sbc` refits with the fit's own defaults (the calibration a user relies on),
+    as `emergence.sbc` does; until 2026-11-28 it used 1000 draws and target acceptance 0.95."""
+    import inspect
+
+    from emergence.cli.sbc import SBC_DEFAULTS, sbc_command
+    from emergence.config import make_config
+    from emergence.sbc import sbc
+
+    fit_defaults = make_config()
+    cli = make_config(SBC_DEFAULTS)
+    for name in ("draws", "tune", "target_accept", "parametrization", "chains", "sampler"):
+        assert getattr(cli, name) == getattr(fit_defaults, name), name
+    items = inspect.signature(sbc).parameters["n_items"].default
+    assert inspect.signature(sbc_command).parameters["n_items"].default == items
