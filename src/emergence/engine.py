@@ -1278,9 +1278,7 @@ def _population(model_cls: Any, md: Any, config: Any, s1: StageOne, fb: Fallback
             dl = population_densities(model_cls, fb.md_light)
             lp1[light] = sum(dl.stage1(k, flat[k][light]) for k in dens.pooled)
         s2 = run_stage_two(dens, flat, C, D, int(config.seed), ess_min=target, lp1=lp1)
-        if s2.thin > 1:
-            s1.notes.append(f"The population chain mixed slowly (bulk ESS below {target:.0f}): "
-                            f"it ran {s2.thin} times as long, thinned to {D} draws per chain.")
+        s1.notes += stage_two_notes(s2.hyper, s2.thin, target)
         return s2
 
     s2 = step()
@@ -1301,6 +1299,45 @@ def _population(model_cls: Any, md: Any, config: Any, s1: StageOne, fb: Fallback
                             "diagnostics.")
             s2 = step()
     return s2, light
+
+
+def stage_two_notes(hyper: dict[str, np.ndarray], thin: int, target: float) -> list[str]:
+    """The fit's notes on its population chain: how much longer it ran (``thin`` > 1), and,
+    when the smallest bulk ESS of the population parameters ``hyper`` (each (chains, draws))
+    is still below ``target`` after every extension, that ESS and where: the population's
+    numbers are then less certain than the curves', whose own diagnostics are separate.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> stage_two_notes({"mu_x0": rng.normal(size=(4, 500))}, 1, 400.0)
+    []
+    >>> walk = np.cumsum(rng.normal(size=(4, 500)), axis=1)  # a chain that barely mixes
+    >>> notes = stage_two_notes({"sigma_x0": np.exp(walk)}, 8, 400.0)
+    >>> len(notes), "smallest bulk ESS is still below 400" in notes[1]
+    (2, True)
+    """
+    import arviz as az
+    import xarray as xr
+
+    notes: list[str] = []
+    if not hyper:  # nothing pooled
+        return notes
+    D = next(iter(hyper.values())).shape[1]
+    if thin > 1:
+        notes.append(f"The population chain mixed slowly (bulk ESS below {target:.0f}): "
+                     f"it ran {thin} times as long, thinned to {D} draws per chain.")
+    ess = {k: float(az.ess(xr.DataArray(np.log(v) if k.startswith("sigma_") else v,
+                                        dims=("chain", "draw"))))
+           for k, v in hyper.items()}
+    worst = min(ess, key=ess.get)
+    if ess[worst] < target:
+        notes.append(f"The population chain's smallest bulk ESS is still below {target:.0f}: "
+                     f"{ess[worst]:.0f} for {worst} after every extension. The population's "
+                     "numbers (mu_*, sigma_*) are less certain than that target; each curve's "
+                     "own diagnostics are separate.")
+    return notes
 
 
 def light_khat(model_cls: Any, md: Any, md_light: Any, hyper: dict[str, np.ndarray],
