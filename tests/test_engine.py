@@ -388,14 +388,16 @@ def test_two_mode_curve_gets_each_mode_its_posterior_mass() -> None:
 def test_population_chain_that_stays_below_its_ess_target_is_said():
     """A fit whose population chain is still below its ESS target after every extension says
     so, with the number and the parameter (measured at T = 1000: sigma_log_tau ESS 61 of a
-    400 target, with every curve's own diagnostics passing); a well-mixed chain adds no note."""
-    from emergence.engine import stage_two_notes
+    400 target, with every curve's own diagnostics passing); a well-mixed chain adds no note.
+    The ESS is the population chain's own (``hyper_ess`` of its kept states (n, J, C, 2))."""
+    from emergence.engine import hyper_ess, stage_two_notes
 
     rng = np.random.default_rng(3)
-    iid = {"mu_x0": rng.normal(size=(4, 500)), "sigma_x0": np.exp(rng.normal(size=(4, 500)))}
-    assert stage_two_notes(iid, 1, 400.0) == []
-    walk = np.exp(np.cumsum(rng.normal(size=(4, 500)), axis=1))  # ESS of a few draws
-    notes = stage_two_notes({**iid, "sigma_log_tau": walk}, 8, 400.0)
+    iid = rng.normal(size=(500, 2, 4, 2))  # mu and log sigma of x0 and log_tau
+    assert stage_two_notes(hyper_ess(iid, ["x0", "log_tau"]), 1, 500, 400.0) == []
+    walk = iid.copy()
+    walk[:, 1, :, 1] = np.cumsum(rng.normal(size=(500, 4)), axis=0)  # ESS of a few draws
+    notes = stage_two_notes(hyper_ess(walk, ["x0", "log_tau"]), 8, 500, 400.0)
     assert "ran 8 times as long" in notes[0]
     assert "still below 400" in notes[1] and "for sigma_log_tau" in notes[1]
-    assert stage_two_notes({}, 1, 400.0) == []
+    assert stage_two_notes({}, 1, 500, 400.0) == []

@@ -938,6 +938,7 @@ class StageTwo:
     accept_index: np.ndarray  # (curves,) acceptance rate of the index updates
     seconds: float = 0.0
     thin: int = 1  # 1 + extra kept states per kept draw (1: no extension was needed)
+    ess: dict[str, float] = field(default_factory=dict)  # bulk ESS of each hyper, final draws
 
 
 def run_stage_two(dens: Any, stage1: dict[str, np.ndarray], chains: int, draws: int,
@@ -986,14 +987,16 @@ def run_stage_two(dens: Any, stage1: dict[str, np.ndarray], chains: int, draws: 
     carry = (*carry[:5], np.zeros(len(idx[0])))  # acceptance counted over the kept blocks only
     carry, ix, hh = _kept_states(block, carry, data, draws)
     its, blocks = draws, -(-draws // STAGE2_BLOCK)
+    ess = hyper_ess(hh, names)
     for r in range(extend):
-        if _min_ess(hh) >= ess_min:
+        if min(ess.values()) >= ess_min:
             break
         more = draws * 2 ** (r + 1)
         carry, ix2, hh2 = _kept_states(block, carry, data, more)
         keep = np.linspace(0, draws + more - 1, draws).round().astype(int)  # thin to draws
         ix, hh = np.concatenate([ix, ix2])[keep], np.concatenate([hh, hh2])[keep]
         its, blocks = its + more, blocks + -(-more // STAGE2_BLOCK)
+        ess = hyper_ess(hh, names)
     keep_h = np.moveaxis(hh, 0, 2)  # (J, C, draws, 2)
     hyper = {}
     for j, k in enumerate(names):
@@ -1001,7 +1004,7 @@ def run_stage_two(dens: Any, stage1: dict[str, np.ndarray], chains: int, draws: 
         hyper[f"sigma_{k}"] = np.exp(keep_h[j, ..., 1])
     acc = np.asarray(carry[5])[:S] / (blocks * per_block)  # iterations actually run
     return StageTwo(np.moveaxis(ix, 0, 1)[..., :S], hyper, acc, time.perf_counter() - t0,
-                    its // draws)
+                    its // draws, ess)
 
 
 def _stage_two_start(T: np.ndarray, lp1: np.ndarray, ctx: np.ndarray, chains: int, seed: int
@@ -1038,13 +1041,22 @@ def _kept_states(block: Callable, carry: tuple, data: tuple, n: int) -> tuple:
     return carry, np.concatenate(ix_all)[:n], np.concatenate(h_all)[:n]
 
 
-def _min_ess(hh: np.ndarray) -> float:
-    """Smallest bulk ESS over the population parameters' kept states (n, J, C, 2)."""
+def hyper_ess(hh: np.ndarray, names: list[str]) -> dict[str, float]:
+    """Bulk ESS of ``mu_<p>`` and ``sigma_<p>`` (on its log scale, as the chain moves it) for
+    each pooled ``p`` in ``names``, from the kept states ``hh`` (n, J, C, 2).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> hh = np.random.default_rng(0).normal(size=(500, 1, 4, 2))  # independent draws
+    >>> {k: v > 1000 for k, v in hyper_ess(hh, ["x0"]).items()}
+    {'mu_x0': True, 'sigma_x0': True}
+    """
     import arviz as az
     import xarray as xr
 
-    x = hh.transpose(1, 3, 2, 0).reshape(-1, hh.shape[2], hh.shape[0])  # (J*2, C, n)
-    return float(min(az.ess(xr.DataArray(v, dims=("chain", "draw"))) for v in x))
+    return {f"{h}_{p}": float(az.ess(xr.DataArray(hh[:, j, :, i].T, dims=("chain", "draw"))))
+            for j, p in enumerate(names) for i, h in enumerate(("mu", "sigma"))}
 
 
 def _stage_two_programs(dens: Any) -> tuple[Callable, Callable]:
@@ -1278,7 +1290,7 @@ def _population(model_cls: Any, md: Any, config: Any, s1: StageOne, fb: Fallback
             dl = population_densities(model_cls, fb.md_light)
             lp1[light] = sum(dl.stage1(k, flat[k][light]) for k in dens.pooled)
         s2 = run_stage_two(dens, flat, C, D, int(config.seed), ess_min=target, lp1=lp1)
-        s1.notes += stage_two_notes(s2.hyper, s2.thin, target)
+        s1.notes += stage_two_notes(s2.ess, s2.thin, D, target)
         return s2
 
     s2 = step()
@@ -1301,38 +1313,28 @@ def _population(model_cls: Any, md: Any, config: Any, s1: StageOne, fb: Fallback
     return s2, light
 
 
-def stage_two_notes(hyper: dict[str, np.ndarray], thin: int, target: float) -> list[str]:
-    """The fit's notes on its population chain: how much longer it ran (``thin`` > 1), and,
-    when the smallest bulk ESS of the population parameters ``hyper`` (each (chains, draws))
-    is still below ``target`` after every extension, that ESS and where: the population's
-    numbers are then less certain than the curves', whose own diagnostics are separate.
+def stage_two_notes(ess: dict[str, float], thin: int, draws: int, target: float
+                    ) -> list[str]:
+    """The fit's notes on its population chain: how much longer it ran (``thin`` > 1, thinned
+    back to ``draws`` per chain), and, when the smallest bulk ESS of the population parameters
+    (``ess``, :attr:`StageTwo.ess`) is still below ``target`` after every extension, that ESS
+    and where: the population's numbers are then less certain than the curves', whose own
+    diagnostics are separate.
 
     Examples
     --------
-    >>> import numpy as np
-    >>> rng = np.random.default_rng(0)
-    >>> stage_two_notes({"mu_x0": rng.normal(size=(4, 500))}, 1, 400.0)
+    >>> stage_two_notes({"mu_x0": 1900.0, "sigma_x0": 1700.0}, 1, 500, 400.0)
     []
-    >>> walk = np.cumsum(rng.normal(size=(4, 500)), axis=1)  # a chain that barely mixes
-    >>> notes = stage_two_notes({"sigma_x0": np.exp(walk)}, 8, 400.0)
-    >>> len(notes), "smallest bulk ESS is still below 400" in notes[1]
+    >>> notes = stage_two_notes({"mu_x0": 1900.0, "sigma_x0": 5.0}, 8, 500, 400.0)
+    >>> len(notes), "still below 400: 5 for sigma_x0" in notes[1]
     (2, True)
     """
-    import arviz as az
-    import xarray as xr
-
     notes: list[str] = []
-    if not hyper:  # nothing pooled
-        return notes
-    D = next(iter(hyper.values())).shape[1]
     if thin > 1:
         notes.append(f"The population chain mixed slowly (bulk ESS below {target:.0f}): "
-                     f"it ran {thin} times as long, thinned to {D} draws per chain.")
-    ess = {k: float(az.ess(xr.DataArray(np.log(v) if k.startswith("sigma_") else v,
-                                        dims=("chain", "draw"))))
-           for k, v in hyper.items()}
-    worst = min(ess, key=ess.get)
-    if ess[worst] < target:
+                     f"it ran {thin} times as long, thinned to {draws} draws per chain.")
+    worst = min(ess, key=ess.get) if ess else None  # none: nothing pooled
+    if worst is not None and ess[worst] < target:
         notes.append(f"The population chain's smallest bulk ESS is still below {target:.0f}: "
                      f"{ess[worst]:.0f} for {worst} after every extension. The population's "
                      "numbers (mu_*, sigma_*) are less certain than that target; each curve's "
