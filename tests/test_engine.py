@@ -401,3 +401,53 @@ def test_population_chain_that_stays_below_its_ess_target_is_said():
     assert "ran 8 times as long" in notes[0]
     assert "still below 400" in notes[1] and "for sigma_log_tau" in notes[1]
     assert stage_two_notes({}, 1, 500, 400.0) == []
+
+
+def test_diagnostics_recomputed_for_changed_curves_equal_a_full_recomputation() -> None:
+    """run_stage_one re-diagnoses only the curves whose draws a re-run or importance step
+    replaced (engine._update_rows); the rows must be those of diagnosing every curve again.
+    Draws: random walks (slowly mixing) and white noise, so R-hat and ESS differ by curve."""
+    from emergence.engine import _update_rows, curve_diagnostics
+
+    rng = np.random.default_rng(7)
+    names = ["a", "b"]
+    values = {k: rng.normal(size=(6, 4, 200)).cumsum(axis=2) for k in names}
+    divergent = rng.random((6, 4, 200)) < 0.01
+    diag = curve_diagnostics(values, divergent, names)
+    changed = np.array([1, 4])
+    for k in names:
+        values[k][changed] = rng.normal(size=(2, 4, 200))
+    divergent[changed] = False
+    _update_rows(diag, changed, values, divergent, names)
+    full = curve_diagnostics(values, divergent, names)
+    pd.testing.assert_frame_equal(diag, full)
+    assert (diag.loc[changed, "ess_bulk_min"] > 300).all()  # the new rows are white noise
+    assert (diag.drop(index=changed)["ess_bulk_min"] < 100).all()  # the others still walks
+
+
+def test_population_chain_draws_do_not_depend_on_how_its_chains_are_grouped(monkeypatch
+                                                                            ) -> None:
+    """The population chains run in groups, one per core (engine._chain_groups); each group
+    draws every random number for all chains and takes its own share. One group, two and
+    four must give the same draws, bit for bit (and the same acceptance rates)."""
+    from emergence import engine
+    from emergence.config import make_config
+    from emergence.models import get
+    from emergence.models.base import population_densities
+
+    M = get("sigmoid")
+    md = M.prepare(_table(6), make_config(seed=0))
+    dens = population_densities(M, md)
+    rng = np.random.default_rng(1)
+    draws = {k: rng.normal(rng.normal(0, 1, (6, 1)), 0.5, (6, 400)) for k in dens.pooled}
+    runs = []
+    for cores in (1, 2, 4):
+        monkeypatch.setattr(engine.os, "cpu_count", lambda c=cores: c)
+        assert len(engine._chain_groups(4)) == cores
+        runs.append(engine.run_stage_two(dens, draws, chains=4, draws=60, seed=5))
+    for other in runs[1:]:
+        np.testing.assert_array_equal(other.index, runs[0].index)
+        for k, v in runs[0].hyper.items():
+            np.testing.assert_array_equal(other.hyper[k], v)
+        np.testing.assert_array_equal(other.accept_index, runs[0].accept_index)
+    assert 0 < runs[0].accept_index.mean() < 1

@@ -110,6 +110,17 @@ def recorded() -> Iterator[list[warnings.WarningMessage]]:
         stack.remove(log)
 
 
+def busy() -> bool:
+    """Whether :func:`run_jobs` is running jobs side by side (every core has work).
+
+    Examples
+    --------
+    >>> busy()
+    False
+    """
+    return _ACTIVE
+
+
 def _job(i: int, fn: Callable[[], Any], stack: list[Any]) -> Callable[[], Any]:
     def run() -> Any:
         _TLS.job, _TLS.stack = i, list(stack)
@@ -185,4 +196,4 @@ def run_jobs(jobs: list[Callable[[], Any]], workers: int = 2) -> list[Any]:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
-__all__ = ["PYTENSOR_LOCK", "recorded", "run_jobs", "suppressed"]
+__all__ = ["PYTENSOR_LOCK", "busy", "recorded", "run_jobs", "suppressed"]

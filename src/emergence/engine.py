@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from ._concurrent import PYTENSOR_LOCK
+from ._concurrent import PYTENSOR_LOCK, busy
 
 #: Lanes (curve x chain) per vectorised batch. The cost of a batch grows linearly with its width
 #: (compute-bound: about 1 us per lane and gradient for 8 rows; measured 2026-11-27 on
@@ -794,6 +794,17 @@ def curve_diagnostics(values: dict[str, np.ndarray], divergent: np.ndarray,
         "divergences": divergent.sum(axis=(1, 2)).astype(int)})
 
 
+def _update_rows(diag: Any, curves: np.ndarray, values: dict[str, np.ndarray],
+                 divergent: np.ndarray, names: list[str]) -> None:
+    """Recompute, in place, the :func:`curve_diagnostics` rows of ``curves`` (positions)."""
+    curves = np.asarray(curves, int)
+    if not len(curves):
+        return
+    sub = curve_diagnostics({k: v[curves] for k, v in values.items()}, divergent[curves], names)
+    for j, col in enumerate(diag.columns):
+        diag.iloc[curves, j] = sub[col].to_numpy()
+
+
 def _failing(diag: Any, config: Any) -> tuple[np.ndarray, np.ndarray]:
     div = diag["divergences"].to_numpy() > 0
     slow = ((diag["rhat_max"] > config.rhat_max) | (diag["ess_bulk_min"] < config.ess_min)
@@ -848,13 +859,15 @@ def _with_is_ess(diag: Any, is_ess: np.ndarray) -> Any:
 
 def _rerun_failing(sampler: CurveSampler, data: list[np.ndarray], labels: list[str], seed: int,
                    state: tuple[dict[str, np.ndarray], np.ndarray, np.ndarray], notes: list[str],
-                   diagnose: Callable[[], Any], extend: int) -> Any:
+                   diagnose: Callable[[np.ndarray], Any], extend: int,
+                   first: np.ndarray) -> Any:
     """Re-run divergent curves at :data:`RETRY_TARGET_ACCEPT` and extend slowly mixing ones
     (up to ``extend`` times), updating ``state`` = (values, divergent, step sizes) in place;
-    returns the final diagnostics."""
+    returns the final diagnostics. ``diagnose(changed)`` gives the diagnostics after the draws
+    of curves ``changed`` changed (``first``: those changed before this step)."""
     cfg = sampler.config
     values, divergent, step = state
-    diag = diagnose()
+    diag = diagnose(first)
     bad_div, slow = _failing(diag, cfg)
     if len(bad_div):
         v, d, st = sampler.run(data, labels, bad_div, seed, RETRY_TARGET_ACCEPT, salt=1,
@@ -864,7 +877,7 @@ def _rerun_failing(sampler: CurveSampler, data: list[np.ndarray], labels: list[s
         divergent[bad_div], step[bad_div] = d, st
         notes.append(f"{len(bad_div)} curve(s) with divergent transitions were re-sampled alone "
                      f"with target_accept {RETRY_TARGET_ACCEPT}.")
-        diag = diagnose()
+        diag = diagnose(bad_div)
         _, slow = _failing(diag, cfg)
     for r in range(extend):
         if not len(slow):
@@ -881,7 +894,7 @@ def _rerun_failing(sampler: CurveSampler, data: list[np.ndarray], labels: list[s
         divergent[slow] = np.concatenate([divergent[slow], d], axis=2)[:, :, keep]
         notes.append(f"{len(slow)} slowly mixing curve(s): {more} more draws per chain "
                      f"(64-step trajectories), thinned to {D}.")
-        diag = diagnose()
+        diag = diagnose(slow)
         _, slow = _failing(diag, cfg)
     return diag
 
@@ -912,12 +925,18 @@ def run_stage_one(sampler: CurveSampler, data: list[np.ndarray], labels: list[st
     t_is, t_khat, ess2 = _importance_step(sampler, data, labels, failing[~prior_is[failing]],
                                           values, divergent, seed, notes, hmc=True)
     is_ess = np.where(prior_is, ess1, np.where(t_is, ess2, np.nan))
+    base = diag  # the first run's rows; importance draws and re-runs replace some
 
-    def diagnose() -> Any:
-        return _with_is_ess(curve_diagnostics(values, divergent, diag_names), is_ess)
+    def diagnose(changed: np.ndarray) -> Any:
+        # only the rows of curves whose draws changed are recomputed: R-hat and ESS are per
+        # curve, and arviz-stats' ESS costs about 50 ms a curve (its autocorrelation sums run
+        # lag by lag in Python), most of a check's diagnostics time when every call redid
+        # every curve
+        _update_rows(base, changed, values, divergent, diag_names)
+        return _with_is_ess(base.copy(), is_ess)
 
     diag = _rerun_failing(sampler, data, labels, seed, (values, divergent, step), notes,
-                          diagnose, extend)
+                          diagnose, extend, first=np.flatnonzero(prior_is | t_is))
     diag["prior_is"] = prior_is
     diag["prior_is_khat"] = is_khat
     diag["hmc_t_is"] = t_is
@@ -951,7 +970,8 @@ def run_stage_two(dens: Any, stage1: dict[str, np.ndarray], chains: int, draws: 
     ``burn`` rounded up to whole blocks, with step-size adaptation), so neither ``draws`` nor
     ``burn`` is compiled in; curves are padded to a power of two and the stage-1
     draws per curve to a power of two (padding carries zero weight and is never proposed), so
-    tables of similar size share the programs.
+    tables of similar size share the programs. The chains run in groups on threads, one per
+    core (:func:`_chain_groups`), with the same draws whatever the grouping.
 
     Parameters
     ----------
@@ -979,20 +999,28 @@ def run_stage_two(dens: Any, stage1: dict[str, np.ndarray], chains: int, draws: 
     if lp1 is None:
         lp1 = sum(dens.stage1(k, stage1[k]) for k in names)  # (S, n)
     data, idx, h = _stage_two_start(T, lp1, dens.ctx, chains, seed)
-    init, block = _stage_two_programs(dens)
-    carry = init(jax.random.PRNGKey(curve_seed(seed, "__population__", 1)), idx, h, data)
+    init, block = _stage_two_programs(dens, chains)
+    key = jax.random.PRNGKey(curve_seed(seed, "__population__", 1))
+    groups = _chain_groups(chains)
+    carries = [init(key, idx[g], h[:, g], data) for g in groups]
     per_block = STAGE2_BLOCK * STAGE2_THIN
-    for b in range(-(-burn // per_block)):  # burn-in: whole blocks, step sizes adapted
-        carry, _ = block(carry, data, np.float64(b * per_block), np.float64(1.0))
-    carry = (*carry[:5], np.zeros(len(idx[0])))  # acceptance counted over the kept blocks only
-    carry, ix, hh = _kept_states(block, carry, data, draws)
+
+    def burn_in(gc: tuple) -> tuple:  # whole blocks, step sizes adapted
+        g, carry = gc
+        for b in range(-(-burn // per_block)):
+            carry, _ = block(carry, data, np.float64(b * per_block), np.float64(1.0),
+                             np.int32(g[0]))
+        return (*carry[:5], np.zeros_like(carry[5]))  # acceptance: the kept blocks only
+
+    carries = _thread_map(burn_in, list(zip(groups, carries, strict=True)))
+    carries, ix, hh = _kept_groups(block, groups, carries, data, draws)
     its, blocks = draws, -(-draws // STAGE2_BLOCK)
     ess = hyper_ess(hh, names)
     for r in range(extend):
         if min(ess.values()) >= ess_min:
             break
         more = draws * 2 ** (r + 1)
-        carry, ix2, hh2 = _kept_states(block, carry, data, more)
+        carries, ix2, hh2 = _kept_groups(block, groups, carries, data, more)
         keep = np.linspace(0, draws + more - 1, draws).round().astype(int)  # thin to draws
         ix, hh = np.concatenate([ix, ix2])[keep], np.concatenate([hh, hh2])[keep]
         its, blocks = its + more, blocks + -(-more // STAGE2_BLOCK)
@@ -1002,9 +1030,33 @@ def run_stage_two(dens: Any, stage1: dict[str, np.ndarray], chains: int, draws: 
     for j, k in enumerate(names):
         hyper[f"mu_{k}"] = keep_h[j, ..., 0]
         hyper[f"sigma_{k}"] = np.exp(keep_h[j, ..., 1])
-    acc = np.asarray(carry[5])[:S] / (blocks * per_block)  # iterations actually run
+    taken = sum(np.asarray(c[5]) for c in carries)[:S]  # accepted index proposals
+    acc = taken / (blocks * per_block * INDEX_PROPOSALS * chains)  # iterations actually run
     return StageTwo(np.moveaxis(ix, 0, 1)[..., :S], hyper, acc, time.perf_counter() - t0,
                     its // draws, ess)
+
+
+def _chain_groups(chains: int) -> list[np.ndarray]:
+    """The population chains split into contiguous groups, one per core (at most one group
+    per chain; one group while ``check`` or ``compare`` runs fits side by side, which keep
+    every core busy). Each group runs as its own calls of the compiled block on its own
+    thread; every random number is drawn for all chains and each group takes its own chains'
+    share, so the draws do not depend on the split (``tests/test_engine.py``). Drawing for
+    all chains costs about 15 % more CPU; the chain ran on one core before (2026-11-28,
+    T = 100 synthetic curves: 0.206 -> 0.127 ms per iteration with two groups; T = 1000:
+    2.03 -> 1.68 ms, the two threads share the machine's memory bandwidth)."""
+    n = 1 if busy() else min(chains, os.cpu_count() or 1)
+    return [g for g in np.array_split(np.arange(chains), n) if len(g)]
+
+
+def _kept_groups(block: Callable, groups: list[np.ndarray], carries: list[tuple],
+                 data: tuple, n: int) -> tuple[list[tuple], np.ndarray, np.ndarray]:
+    """:func:`_kept_states` of every chain group at once; the kept states joined along the
+    chain axis."""
+    out = _thread_map(lambda gc: _kept_states(block, gc[1], data, n, np.int32(gc[0][0])),
+                      list(zip(groups, carries, strict=True)))
+    return ([o[0] for o in out], np.concatenate([o[1] for o in out], axis=1),
+            np.concatenate([o[2] for o in out], axis=2))
 
 
 def _stage_two_start(T: np.ndarray, lp1: np.ndarray, ctx: np.ndarray, chains: int, seed: int
@@ -1026,16 +1078,17 @@ def _stage_two_start(T: np.ndarray, lp1: np.ndarray, ctx: np.ndarray, chains: in
     h = np.stack([np.stack([np.full(chains, T[j].mean()),
                             np.full(chains, np.log(np.std(np.median(T[j], 1)) + 0.1))], 1)
                   for j in range(J)])  # (J, chains, 2): mu, log sigma
-    return (T[:, rows][:, :, cols], lp1[rows][:, cols], mask, np.int64(n),
-            np.asarray(ctx, float)), idx, h
+    TL = np.concatenate([np.moveaxis(T, 0, -1), lp1[..., None]], axis=-1)  # (S, n, J + 1)
+    return (TL[rows][:, cols], mask, np.int64(n), np.asarray(ctx, float)), idx, h
 
 
-def _kept_states(block: Callable, carry: tuple, data: tuple, n: int) -> tuple:
-    """Run whole blocks of the population chain until ``n`` states are kept; returns the carry
-    and the first ``n`` kept indices (n, C, S) and hyperparameters (n, J, C, 2)."""
+def _kept_states(block: Callable, carry: tuple, data: tuple, n: int, first: Any) -> tuple:
+    """Run whole blocks of the population chain (the group of chains from ``first`` on) until
+    ``n`` states are kept; returns the carry and the first ``n`` kept indices (n, C, S) and
+    hyperparameters (n, J, C, 2)."""
     ix_all, h_all = [], []
     for _ in range(-(-n // STAGE2_BLOCK)):
-        carry, (ix, hh) = block(carry, data, np.float64(0.0), np.float64(0.0))
+        carry, (ix, hh) = block(carry, data, np.float64(0.0), np.float64(0.0), first)
         ix_all.append(np.asarray(ix))
         h_all.append(np.asarray(hh))
     return carry, np.concatenate(ix_all)[:n], np.concatenate(h_all)[:n]
@@ -1059,66 +1112,80 @@ def hyper_ess(hh: np.ndarray, names: list[str]) -> dict[str, float]:
             for j, p in enumerate(names) for i, h in enumerate(("mu", "sigma"))}
 
 
-def _stage_two_programs(dens: Any) -> tuple[Callable, Callable]:
-    """The jitted start state and block of the population chain for ``dens`` (cached per
-    compiled population, ``dens.key``: the context values are data, so every table, fold and
-    refit with the same priors shares them): ``block(carry, data, start, adapt)`` runs
-    STAGE2_BLOCK x STAGE2_THIN iterations and returns every STAGE2_THIN-th state; ``adapt`` = 1
-    adapts the step sizes (burn-in)."""
+def _stage_two_programs(dens: Any, chains: int) -> tuple[Callable, Callable]:
+    """The jitted start state and block of the population chain for ``dens`` and ``chains``
+    chains in all (cached per compiled population, ``dens.key``: the context values are data,
+    so every table, fold and refit with the same priors shares them):
+    ``block(carry, data, start, adapt, first)`` runs STAGE2_BLOCK x STAGE2_THIN iterations of
+    the carry's group of chains (``first`` its first chain) and returns every STAGE2_THIN-th
+    state; ``adapt`` = 1 adapts the step sizes (burn-in)."""
     cache = _STAGE_TWO.setdefault(dens.key, {})
-    if "programs" not in cache:
+    if chains not in cache:
         jax = _jax()
         jnp = jax.numpy
-        it = partial(_stage_two_iteration, dens.jax_population, dens.jax_hyper)
+        it = partial(_stage_two_iteration, dens.jax_population, dens.jax_hyper, chains)
 
-        def block(carry: tuple, data: tuple, start: Any, adapt: Any) -> tuple:
+        def block(carry: tuple, data: tuple, start: Any, adapt: Any, first: Any) -> tuple:
             def one(c: tuple, s: Any) -> tuple:
                 c = jax.lax.fori_loop(
                     0, STAGE2_THIN, lambda i, cc: it(cc, data, start + s * STAGE2_THIN + i,
-                                                     adapt), c)
+                                                     adapt, first), c)
                 return c, (c[1], c[2])
             return jax.lax.scan(one, carry, jnp.arange(STAGE2_BLOCK))
 
         def init(key: Any, idx: Any, h: Any, data: tuple) -> tuple:
-            hp = dens.jax_hyper(h[..., 0], jnp.exp(h[..., 1]), data[4])
-            return (key, idx, h, hp, jnp.full(hp.shape, 0.3), jnp.zeros(data[2].shape[0]))
+            hp = dens.jax_hyper(h[..., 0], jnp.exp(h[..., 1]), data[3])
+            return (key, idx, h, hp, jnp.full(hp.shape, 0.3), jnp.zeros(data[1].shape[0]))
 
-        cache["programs"] = (jax.jit(init), jax.jit(block))
-    return cache["programs"]
+        cache[chains] = (jax.jit(init), jax.jit(block))
+    return cache[chains]
 
 
-def _stage_two_iteration(pop: Callable, hyp: Callable, carry: tuple, data: tuple, it: Any,
-                         adapt: Any) -> tuple:
-    """One iteration: HYPER_STEPS random-walk updates of every parameter's (mu, log sigma),
-    then INDEX_PROPOSALS independent proposals of each curve's stage-1 draw index.
+def _stage_two_iteration(pop: Callable, hyp: Callable, chains: int, carry: tuple, data: tuple,
+                         it: Any, adapt: Any, first: Any) -> tuple:
+    """One iteration of a group of chains (``first`` the first of them, of ``chains``):
+    HYPER_STEPS random-walk updates of every parameter's (mu, log sigma), then
+    INDEX_PROPOSALS independent proposals of each curve's stage-1 draw index. Random numbers
+    are drawn for all ``chains`` and the group takes its own rows, so a chain's draws do not
+    depend on how the chains are grouped.
 
-    ``data`` = (``T`` (J, S, n) stage-1 draws, ``lp1`` (S, n) their stage-1 prior density,
-    ``mask`` (S,) 1 for real curves, ``n`` the number of real draws per curve, ``ctx`` the
-    context values of the hyperpriors); ``carry`` =
-    (key, indices (C, S), hyper (J, C, 2), hyperprior density (J, C), step (J, C), acceptance
-    sums (S,)).
+    ``data`` = (``TL`` (S, n, J + 1): the stage-1 draws of the J pooled parameters and, last,
+    their stage-1 prior log density; ``mask`` (S,) 1 for real curves; ``n`` the number of real
+    draws per curve; ``ctx`` the context values of the hyperpriors); ``carry`` =
+    (key, indices (C, S), hyper (J, C, 2), hyperprior density (J, C), step (J, C), accepted
+    index proposals (S,), summed over the group's chains).
     """
     jax = _jax()
     jnp, lax = jax.numpy, jax.lax
-    T, lp1, mask, n, ctx = data
-    cols = jnp.arange(T.shape[1])[None, :]
+    TL, mask, n, ctx = data
+    J, Sp = TL.shape[2] - 1, TL.shape[0]
+    cols = jnp.arange(Sp)[None, :]
     C = carry[1].shape[0]
 
-    def weight(ix: Any, hh: Any) -> Any:  # (C, S) population minus stage-1 prior
-        lp = pop(T[:, cols, ix], hh[:, :, :1], jnp.exp(hh[:, :, 1:])).sum(0)
-        return lp - lp1[cols, ix]
+    def mine(draw: Callable, key: Any, shape: tuple, axis: int) -> Any:
+        return lax.dynamic_slice_in_dim(draw(key, shape), first, C, axis)
+
+    def gather(ix: Any) -> tuple[Any, Any]:  # the draws (J, C, S) and their lp1 (C, S)
+        g = TL[cols, ix]  # (C, S, J + 1): one draw's values are adjacent in memory
+        return jnp.moveaxis(g[..., :J], -1, 0), g[..., J]
+
+    def weight(theta: Any, lp: Any, hh: Any) -> Any:  # (C, S) population minus stage-1 prior
+        return pop(theta, hh[:, :, :1], jnp.exp(hh[:, :, 1:])).sum(0) - lp
+
+    # the current indices' draws, gathered once: the hyperparameter steps do not move them
+    theta, lp_cur = gather(carry[1])
 
     def hyper_step(_: Any, c: tuple) -> tuple:
         k, ix, hh, hp, step, acc = c
         k, k1, k2 = jax.random.split(k, 3)
-        theta = T[:, cols, ix]
-        prop = hh + step[..., None] * jax.random.normal(k1, hh.shape)
+        prop = hh + step[..., None] * mine(jax.random.normal, k1, (J, chains, 2), 1)
         both = jnp.concatenate([hh, prop], axis=1)
         lp = (pop(jnp.concatenate([theta, theta], 1), both[:, :, :1], jnp.exp(both[:, :, 1:]))
               * mask).sum(2)
         prior_new = hyp(prop[..., 0], jnp.exp(prop[..., 1]), ctx)
         diff = (lp[:, C:] + prior_new + prop[..., 1]) - (lp[:, :C] + hp + hh[..., 1])
-        ok = jnp.log(jax.random.uniform(k2, hp.shape)) < jnp.nan_to_num(diff, nan=-jnp.inf)
+        ok = (jnp.log(mine(jax.random.uniform, k2, (J, chains), 1))
+              < jnp.nan_to_num(diff, nan=-jnp.inf))
         step = step * jnp.exp(adapt * 0.1 * (ok - 0.3) / jnp.sqrt(1.0 + it / 50.0))
         return (k, ix, jnp.where(ok[..., None], prop, hh), jnp.where(ok, prior_new, hp), step,
                 acc)
@@ -1126,15 +1193,16 @@ def _stage_two_iteration(pop: Callable, hyp: Callable, carry: tuple, data: tuple
     def index_step(_: Any, c: tuple) -> tuple:
         (k, ix, hh, hp, step, acc), w_old = c
         k, k1, k2 = jax.random.split(k, 3)
-        new = jax.random.randint(k1, ix.shape, 0, n)
-        w_new = weight(new, hh)
-        take = jnp.log(jax.random.uniform(k2, ix.shape)) < jnp.nan_to_num(w_new - w_old,
-                                                                           nan=-jnp.inf)
+        new = mine(partial(jax.random.randint, minval=0, maxval=n), k1, (chains, Sp), 0)
+        w_new = weight(*gather(new), hh)
+        take = (jnp.log(mine(jax.random.uniform, k2, (chains, Sp), 0))
+                < jnp.nan_to_num(w_new - w_old, nan=-jnp.inf))
         ix, w_old = jnp.where(take, new, ix), jnp.where(take, w_new, w_old)
-        return (k, ix, hh, hp, step, acc + take.mean(0) / INDEX_PROPOSALS), w_old
+        return (k, ix, hh, hp, step, acc + take.sum(0)), w_old
 
     carry = lax.fori_loop(0, HYPER_STEPS, hyper_step, carry)
-    carry, _ = lax.fori_loop(0, INDEX_PROPOSALS, index_step, (carry, weight(carry[1], carry[2])))
+    carry, _ = lax.fori_loop(0, INDEX_PROPOSALS, index_step,
+                             (carry, weight(theta, lp_cur, carry[2])))
     return carry
 
 
