@@ -111,7 +111,8 @@ def recorded() -> Iterator[list[warnings.WarningMessage]]:
 
 
 def busy() -> bool:
-    """Whether :func:`run_jobs` is running jobs side by side (every core has work).
+    """Whether :func:`run_jobs` is running jobs side by side (then they already share the
+    cores, and a job need not split its own work across threads).
 
     Examples
     --------

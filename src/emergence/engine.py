@@ -1043,8 +1043,8 @@ def _chain_groups(chains: int) -> list[np.ndarray]:
     thread; every random number is drawn for all chains and each group takes its own chains'
     share, so the draws do not depend on the split (``tests/test_engine.py``). Drawing for
     all chains costs about 15 % more CPU; the chain ran on one core before (2026-11-28,
-    T = 100 synthetic curves: 0.206 -> 0.127 ms per iteration with two groups; T = 1000:
-    2.03 -> 1.68 ms, the two threads share the machine's memory bandwidth)."""
+    the chain alone, 2 cores: T = 100 synthetic curves 0.206 -> 0.127 ms per iteration with
+    two groups, T = 1000 2.03 -> 1.68 ms; a T = 1000 fit 571 -> 448 s, docs/benchmarks.md)."""
     n = 1 if busy() else min(chains, os.cpu_count() or 1)
     return [g for g in np.array_split(np.arange(chains), n) if len(g)]
 
