@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
 import pandas as pd
 
 from emergence.sbc import SBCResult, load_sbc
@@ -44,8 +43,7 @@ def main() -> None:
     pool = pooled(runs)
     print(f"\npooled: {len(runs)} runs, {pool.ranks['simulation'].nunique()} simulations")
     for _, row in pool.tests().iterrows():
-        ranks = pool.ranks.loc[pool.ranks["quantity"] == row["quantity"], "rank"].to_numpy()
-        counts = np.histogram(ranks, bins=pool.bins, range=(0, pool.n_ranks))[0]
+        counts = pool.bin_counts(row["quantity"])
         print(f"{row['quantity']:14s} n {row['n']:5d}  p {row['p_value']:.3f}  "
               f"p_clustered {row['p_clustered']:.3f}  bins {counts.tolist()}")
 

@@ -1046,7 +1046,7 @@ def _chain_groups(chains: int) -> list[np.ndarray]:
     the chain alone, 2 cores: T = 100 synthetic curves 0.206 -> 0.127 ms per iteration with
     two groups, T = 1000 2.03 -> 1.68 ms; a T = 1000 fit 571 -> 448 s, docs/benchmarks.md)."""
     n = 1 if busy() else min(chains, os.cpu_count() or 1)
-    return [g for g in np.array_split(np.arange(chains), n) if len(g)]
+    return np.array_split(np.arange(chains), n)
 
 
 def _kept_groups(block: Callable, groups: list[np.ndarray], carries: list[tuple],

@@ -538,10 +538,9 @@ def plot_sbc_ranks(result: Any, *, ncols: int = 4) -> Any:
     nrows = math.ceil(len(quantities) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(3 * ncols, 2.4 * nrows + 0.4), squeeze=False)
     for ax, q in zip(axes.flat, quantities, strict=False):
-        r = result.ranks.loc[result.ranks["quantity"] == q, "rank"].to_numpy()
         edges = np.linspace(0, result.n_ranks, result.bins + 1)
-        counts = np.histogram(r, bins=edges)[0]
-        n, p = len(r), 1 / result.bins
+        counts = result.bin_counts(q)
+        n, p = int(counts.sum()), 1 / result.bins
         lo, hi = binom.ppf(0.005, n, p), binom.ppf(0.995, n, p)
         ax.axhspan(lo, hi, color="0.88", zorder=0)
         ax.axhline(n * p, color="0.4", ls="--", lw=0.8)

@@ -64,8 +64,7 @@ class SBCResult:
         rows = []
         for q, g in self.ranks.groupby("quantity", sort=False):
             r = g["rank"].to_numpy()
-            counts = np.histogram(r, bins=self.bins, range=(0, self.n_ranks))[0]
-            chi = chisquare(counts)
+            chi = chisquare(self.bin_counts(q))
             deff = design_effect(g["simulation"].to_numpy(), r, self.bins, self.n_ranks)
             p_cl = float(chi2_dist.sf(chi.statistic / deff, self.bins - 1))
             u = np.sort((r + 0.5) / self.n_ranks)
@@ -75,6 +74,22 @@ class SBCResult:
                          "p_clustered": p_cl, "ecdf_max_dev": ecdf_dev,
                          "passes": bool(p_cl > 0.01)})
         return pd.DataFrame(rows)
+
+    def bin_counts(self, quantity: str) -> np.ndarray:
+        """Ranks of ``quantity`` per bin (``bins`` equal bins over the ``n_ranks`` values): the
+        counts the uniformity test and the rank histograms use.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from emergence.config import make_config
+        >>> ranks = pd.DataFrame({"simulation": [0, 1, 2], "quantity": "x0", "series": 0,
+        ...                       "rank": [0, 9, 99]})
+        >>> SBCResult(ranks, 100, "sigmoid", make_config()).bin_counts("x0").tolist()
+        [2, 0, 0, 0, 0, 0, 0, 0, 0, 1]
+        """
+        r = self.ranks.loc[self.ranks["quantity"] == quantity, "rank"].to_numpy()
+        return np.histogram(r, bins=self.bins, range=(0, self.n_ranks))[0]
 
     @property
     def passed(self) -> bool:
