@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from ._concurrent import PYTENSOR_LOCK, busy
+from ._programs import persistent_jit
 
 #: Lanes (curve x chain) per vectorised batch. The cost of a batch grows linearly with its width
 #: (compute-bound: about 1 us per lane and gradient for 8 rows; measured 2026-11-27 on
@@ -102,6 +104,9 @@ IS_DEFENSIVE = 0.1
 IS_COV_FLOOR = 0.05
 
 
+_JAX_SETUP = threading.Lock()
+
+
 def _jax() -> Any:
     """Import jax with 64-bit floats and the persistent compilation cache switched on.
 
@@ -124,6 +129,14 @@ def _jax() -> Any:
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
         _jax._cache_set = True  # type: ignore[attr-defined]
+    with _JAX_SETUP:
+        if not getattr(_jax, "_trees_set", False):
+            # the HMC state is an argument of the exported sampling programs (._programs)
+            from blackjax.mcmc.hmc import HMCState
+
+            jax.export.register_namedtuple_serialization(
+                HMCState, serialized_name="blackjax.mcmc.hmc.HMCState")
+            _jax._trees_set = True  # type: ignore[attr-defined]
     return jax
 
 
@@ -492,8 +505,9 @@ class CurveSampler:
                 program = compile_curve(model_cls, md, self.n_rows)
                 _PROGRAMS[key] = (
                     program,
-                    jax.jit(jax.vmap(partial(_block_lane, program),
-                                     in_axes=(0, 0, None, None, None, None, None, 0, 0, 0))))
+                    persistent_jit(jax.vmap(partial(_block_lane, program),
+                                            in_axes=(0, 0, None, None, None, None, None, 0, 0, 0)),
+                                   key=f"block_lane {key}"))
         self.program, self._block = _PROGRAMS[key]
         self._key = key
         self._start = self.program.init_for(md.context)  # this table's initial point
@@ -610,9 +624,11 @@ class CurveSampler:
         draws)."""
         if self._key not in _IS_FNS:
             jax = _jax()
-            _IS_FNS[self._key] = (jax.jit(jax.vmap(self.program.logp, in_axes=(0, None))),
-                                  jax.jit(jax.vmap(self.program.constrain)),
-                                  jax.jit(jax.vmap(self.program.prior_logp, in_axes=(0, None))))
+            key, p = self._key, self.program
+            _IS_FNS[key] = (
+                persistent_jit(jax.vmap(p.logp, in_axes=(0, None)), key=f"is_logp {key}"),
+                persistent_jit(jax.vmap(p.constrain), key=f"is_constrain {key}"),
+                persistent_jit(jax.vmap(p.prior_logp, in_axes=(0, None)), key=f"is_prior {key}"))
         return _IS_FNS[self._key]
 
     def _prior_draws(self, label: str, seed: int) -> Callable[[int], list[np.ndarray]]:
@@ -1137,7 +1153,8 @@ def _stage_two_programs(dens: Any, chains: int) -> tuple[Callable, Callable]:
             hp = dens.jax_hyper(h[..., 0], jnp.exp(h[..., 1]), data[3])
             return (key, idx, h, hp, jnp.full(hp.shape, 0.3), jnp.zeros(data[1].shape[0]))
 
-        cache[chains] = (jax.jit(init), jax.jit(block))
+        cache[chains] = (persistent_jit(init, key=f"stage2_init {chains} {dens.key}"),
+                         persistent_jit(block, key=f"stage2_block {chains} {dens.key}"))
     return cache[chains]
 
 

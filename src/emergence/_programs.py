@@ -1,0 +1,152 @@
+"""Traced JAX programs kept on disk between processes (:mod:`jax.export`).
+
+JAX's persistent compilation cache keeps the *compiled* programs between processes, but each
+process still traces every program from Python and lowers it to StableHLO before it can look
+the executable up: in a cold ``emergence check`` of 130 curves that is 53 programs and about
+15 CPU-seconds (docs/benchmarks.md). :func:`persistent_jit` keeps the *traced* program too: the
+first process exports it (``jax.export``) and writes it next to the compilation cache; later
+processes read it back and only wrap it, so nothing is traced again.
+
+The file of a program is named by a hash of
+
+- the caller's ``key``, which must describe everything the traced function depends on
+  (model, likelihood, priors, shapes that are not arguments, ...);
+- the shapes, dtypes and tree structure of the arguments;
+- the versions of jax, jaxlib, pymc and pytensor, and a hash of this package's source files,
+  so that any change of the code that is traced makes a new file.
+
+The numbers are those of :func:`jax.jit` of the same function: the exported program is the
+same StableHLO. ``EMERGENCE_JAX_CACHE=""`` (no cache) turns the files off as well.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._io import atomic_write
+
+__all__ = ["persistent_jit", "program_dir"]
+
+
+def program_dir() -> Path | None:
+    """Directory of the exported programs (``$EMERGENCE_JAX_CACHE/exported``; None when off)."""
+    root = os.environ.get("EMERGENCE_JAX_CACHE",
+                          os.path.join(os.path.expanduser("~"), ".cache", "emergence", "jax"))
+    return Path(root) / "exported" if root else None
+
+
+@cache
+def _code_version() -> str:
+    """Versions of the tracing libraries and a hash of this package's source files."""
+    from importlib.metadata import version
+
+    h = hashlib.sha256()
+    for dist in ("jax", "jaxlib", "pymc", "pytensor"):
+        h.update(f"{dist}={version(dist)};".encode())
+    pkg = Path(__file__).resolve().parent
+    for p in sorted(pkg.rglob("*.py")):
+        h.update(str(p.relative_to(pkg)).encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def _signature(args: tuple) -> tuple:
+    import jax
+
+    leaves, tree = jax.tree.flatten(args)
+    return tree, tuple((tuple(np.shape(x)), str(_dtype(x))) for x in leaves)
+
+
+def _dtype(x: Any) -> np.dtype:
+    """The dtype of an array argument (Python scalars as NumPy would convert them)."""
+    return x.dtype if hasattr(x, "dtype") else np.asarray(x).dtype
+
+
+class _Persistent:
+    """A jitted function whose traced program is read from / written to :func:`program_dir`
+    once per argument signature."""
+
+    def __init__(self, fn: Callable[..., Any], key: str) -> None:
+        import jax
+
+        self._fn, self._key = fn, key
+        self._jit = jax.jit(fn)
+        self._calls: dict[tuple, Callable[..., Any]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, *args: Any) -> Any:
+        sig = _signature(args)
+        call = self._calls.get(sig)
+        if call is None:
+            with self._lock:
+                call = self._calls.get(sig) or self._load(args, sig)
+                self._calls[sig] = call
+        return call(*args)
+
+    def _load(self, args: tuple, sig: tuple) -> Callable[..., Any]:
+        import jax
+        from jax import export
+
+        folder = program_dir()
+        if folder is None:
+            return self._jit
+        name = hashlib.sha256(repr((_code_version(), self._key, sig)).encode()).hexdigest()
+        path = folder / f"{name}.jaxexp"
+        exp = None
+        if path.exists():
+            try:
+                exp = export.deserialize(bytearray(path.read_bytes()))
+            except Exception:  # an unreadable file is rebuilt below
+                exp = None
+        if exp is None:
+            specs = jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), _dtype(x)),
+                                 args)
+            exp = export.export(self._jit)(*specs)
+            _keep(path, exp.serialize())
+        return jax.jit(exp.call)
+
+
+def _keep(path: Path, data: bytes | bytearray) -> None:
+    """Write ``data`` to ``path`` atomically (:func:`emergence._io.atomic_write`: readers in
+    other processes never see a partial file); a folder that cannot be written leaves the
+    program in this process's memory only."""
+    try:
+        atomic_write(path, lambda p: p.write_bytes(bytes(data)))
+    except OSError:
+        pass
+
+
+def persistent_jit(fn: Callable[..., Any], key: str) -> Callable[..., Any]:
+    """``jax.jit(fn)`` whose traced programs are kept on disk between processes.
+
+    Parameters
+    ----------
+    fn : callable
+        A function of arrays (pytrees of arrays) only, as for :func:`jax.jit`.
+    key : str
+        Everything ``fn``'s trace depends on besides its arguments' shapes and dtypes and this
+        package's code (e.g. the engine's program key).
+
+    Returns
+    -------
+    callable
+        Same arguments and results as ``jax.jit(fn)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emergence._programs import persistent_jit
+    >>> from emergence.engine import _jax
+    >>> jnp = _jax().numpy
+    >>> f = persistent_jit(lambda x: jnp.sum(x ** 2), key="doc-example")
+    >>> float(f(np.arange(3.0)))
+    5.0
+    """
+    return _Persistent(fn, key)
