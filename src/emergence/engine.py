@@ -140,6 +140,14 @@ def _jax() -> Any:
     return jax
 
 
+def _constants() -> str:
+    """The engine's module constants as they are now (part of every exported program's key:
+    a constant read while tracing, e.g. :data:`STAGE2_THIN`, changed at run time makes a new
+    program rather than reusing one traced with the old value)."""
+    return repr(sorted((k, v) for k, v in globals().items()
+                       if k.isupper() and isinstance(v, (bool, int, float, str))))
+
+
 def _thread_map(fn: Callable, items: list[Any]) -> list[Any]:
     """``[fn(x) for x in items]`` on up to ``os.cpu_count()`` threads (results in order)."""
     workers = min(len(items), os.cpu_count() or 1)
@@ -507,7 +515,7 @@ class CurveSampler:
                     program,
                     persistent_jit(jax.vmap(partial(_block_lane, program),
                                             in_axes=(0, 0, None, None, None, None, None, 0, 0, 0)),
-                                   key=f"block_lane {key}"))
+                                   key=f"block_lane {key} {_constants()}"))
         self.program, self._block = _PROGRAMS[key]
         self._key = key
         self._start = self.program.init_for(md.context)  # this table's initial point
@@ -624,11 +632,11 @@ class CurveSampler:
         draws)."""
         if self._key not in _IS_FNS:
             jax = _jax()
-            key, p = self._key, self.program
+            key, p, c = self._key, self.program, _constants()
             _IS_FNS[key] = (
-                persistent_jit(jax.vmap(p.logp, in_axes=(0, None)), key=f"is_logp {key}"),
-                persistent_jit(jax.vmap(p.constrain), key=f"is_constrain {key}"),
-                persistent_jit(jax.vmap(p.prior_logp, in_axes=(0, None)), key=f"is_prior {key}"))
+                persistent_jit(jax.vmap(p.logp, in_axes=(0, None)), key=f"is_logp {key} {c}"),
+                persistent_jit(jax.vmap(p.constrain), key=f"is_constrain {key} {c}"),
+                persistent_jit(jax.vmap(p.prior_logp, in_axes=(0, None)), key=f"is_prior {key} {c}"))
         return _IS_FNS[self._key]
 
     def _prior_draws(self, label: str, seed: int) -> Callable[[int], list[np.ndarray]]:
@@ -1153,8 +1161,8 @@ def _stage_two_programs(dens: Any, chains: int) -> tuple[Callable, Callable]:
             hp = dens.jax_hyper(h[..., 0], jnp.exp(h[..., 1]), data[3])
             return (key, idx, h, hp, jnp.full(hp.shape, 0.3), jnp.zeros(data[1].shape[0]))
 
-        cache[chains] = (persistent_jit(init, key=f"stage2_init {chains} {dens.key}"),
-                         persistent_jit(block, key=f"stage2_block {chains} {dens.key}"))
+        cache[chains] = (persistent_jit(init, key=f"stage2_init {chains} {dens.key} {_constants()}"),
+                         persistent_jit(block, key=f"stage2_block {chains} {dens.key} {_constants()}"))
     return cache[chains]
 
 
