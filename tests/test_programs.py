@@ -115,3 +115,21 @@ def test_a_fit_from_exported_programs_equals_traced_and_plain_jit(tmp_path, monk
     for v, a in exported.items():
         np.testing.assert_array_equal(a, read_back[v], err_msg=v)
         np.testing.assert_array_equal(a, plain[v], err_msg=v)
+
+
+def test_a_program_that_cannot_be_exported_is_traced_with_a_warning(folder, monkeypatch):
+    """Without jax.export's serialization (e.g. ``flatbuffers`` missing), the numbers are the
+    same, nothing is written, and the user is told once."""
+    import jax.export
+
+    from emergence import _programs
+
+    def broken(*a, **k):
+        raise ImportError("Please install 'flatbuffers' in order to use Exported serialization")
+
+    monkeypatch.setattr(jax.export, "export", broken)
+    monkeypatch.setattr(_programs._warn_once, "done", False, raising=False)
+    with pytest.warns(RuntimeWarning, match="flatbuffers.*traced again in every process"):
+        out = persistent_jit(counting([]), key="test-f")(*args(3))
+    assert float(out["s"]) == 6.0
+    assert not list(folder.glob("*.jaxexp"))

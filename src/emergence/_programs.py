@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import warnings
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -108,9 +109,23 @@ class _Persistent:
         if exp is None:
             specs = jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), _dtype(x)),
                                  args)
-            exp = export.export(self._jit)(*specs)
-            _keep(path, exp.serialize())
+            try:
+                exp = export.export(self._jit)(*specs)
+                _keep(path, exp.serialize())
+            except Exception as err:  # the cache is an optimisation: say so, and trace
+                _warn_once(err)
+                return self._jit
         return jax.jit(exp.call)
+
+
+def _warn_once(err: Exception) -> None:
+    """Warn (once per process) that traced programs cannot be kept on disk."""
+    if getattr(_warn_once, "done", False):
+        return
+    _warn_once.done = True  # type: ignore[attr-defined]
+    warnings.warn(f"emergence cannot keep traced programs on disk ({type(err).__name__}: "
+                  f"{err}); they are traced again in every process (slower, same numbers).",
+                  RuntimeWarning, stacklevel=3)
 
 
 def _keep(path: Path, data: bytes | bytearray) -> None:
