@@ -14,6 +14,10 @@ from emergence.simulate import sigmoid_population, simulate_table
 
 matplotlib.use("Agg")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Traced programs are not kept as files in the suite: most programs are compiled once there, and
+# XLA compiles an exported module about 45 % slower (emergence._programs; tests/test_programs.py
+# turns the files on where it tests them).
+os.environ.setdefault("EMERGENCE_KEEP_TRACED", "0")
 
 #: System tools some tests use (beyond pip), and how to get them; see README "Set-up".
 SYSTEM_TOOLS = {"chromium": "apt-get install chromium", "pdfinfo": "apt-get install poppler-utils",

@@ -11,6 +11,7 @@ from emergence.engine import _jax
 @pytest.fixture
 def folder(tmp_path, monkeypatch):
     monkeypatch.setenv("EMERGENCE_JAX_CACHE", str(tmp_path))
+    monkeypatch.setenv("EMERGENCE_KEEP_TRACED", "1")  # the suite's conftest turns it off
     return tmp_path / "exported"
 
 
@@ -33,7 +34,7 @@ def test_a_new_wrapper_reads_the_program_without_tracing(folder):
     traces: list[int] = []
     first = persistent_jit(counting(traces), key="test-a")
     out1 = first(*args(3))
-    assert len(traces) == 1  # exported once
+    assert len(traces) == 1  # exported; this process's plain jax.jit reuses that trace
     assert len(list(folder.glob("*.jaxexp"))) == 1
     # a fresh wrapper stands for a new process: same file, no trace, same numbers
     again = persistent_jit(counting(traces), key="test-a")
@@ -68,6 +69,10 @@ def test_an_unreadable_file_is_rebuilt(folder):
 
 
 def test_an_empty_cache_setting_keeps_no_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("EMERGENCE_JAX_CACHE", str(tmp_path))
+    monkeypatch.setenv("EMERGENCE_KEEP_TRACED", "0")
+    assert program_dir() is None
+    monkeypatch.setenv("EMERGENCE_KEEP_TRACED", "1")
     monkeypatch.setenv("EMERGENCE_JAX_CACHE", "")
     assert program_dir() is None
     traces: list[int] = []
@@ -100,6 +105,8 @@ def test_a_fit_from_exported_programs_equals_traced_and_plain_jit(tmp_path, monk
     import emergence as em
     from emergence import engine
     from test_engine import FAST, _table
+
+    monkeypatch.setenv("EMERGENCE_KEEP_TRACED", "1")
 
     def fresh_fit(cache: str):
         monkeypatch.setenv("EMERGENCE_JAX_CACHE", cache)

@@ -4,8 +4,12 @@ JAX's persistent compilation cache keeps the *compiled* programs between process
 process still traces every program from Python and lowers it to StableHLO before it can look
 the executable up: in a cold ``emergence check`` of 130 curves that is 53 programs and about
 15 CPU-seconds (docs/benchmarks.md). :func:`persistent_jit` keeps the *traced* program too: the
-first process exports it (``jax.export``) and writes it next to the compilation cache; later
-processes read it back and only wrap it, so nothing is traced again.
+first process exports it (``jax.export``), writes it next to the compilation cache and runs
+the plain :func:`jax.jit` program; later processes read the file back and only wrap it, so
+nothing is traced again. XLA compiles the exported module about 45 % slower than the plain one
+(11.0 against 7.6 s for a small fit's programs on an empty cache, 2026-11-28) and its HMC code
+runs about 13 % faster: a later process pays that compilation once per machine (the
+compilation cache keeps it), the first process never.
 
 The file of a program is named by a hash of
 
@@ -16,7 +20,10 @@ The file of a program is named by a hash of
   so that any change of the code that is traced makes a new file.
 
 The numbers are those of :func:`jax.jit` of the same function: the exported program is the
-same StableHLO. ``EMERGENCE_JAX_CACHE=""`` (no cache) turns the files off as well.
+same StableHLO (``tests/test_programs.py``: identical draws). ``EMERGENCE_JAX_CACHE=""`` (no
+cache) turns the files off as well, and so does ``EMERGENCE_KEEP_TRACED=0`` alone (the test
+suite sets it: most of its programs are compiled once, where the slower compilation of the
+exported modules would cost a cold run about a minute).
 """
 from __future__ import annotations
 
@@ -37,10 +44,12 @@ __all__ = ["persistent_jit", "program_dir"]
 
 
 def program_dir() -> Path | None:
-    """Directory of the exported programs (``$EMERGENCE_JAX_CACHE/exported``; None when off)."""
+    """Directory of the exported programs (``$EMERGENCE_JAX_CACHE/exported``; None when off:
+    ``EMERGENCE_JAX_CACHE=""`` or ``EMERGENCE_KEEP_TRACED=0``)."""
     root = os.environ.get("EMERGENCE_JAX_CACHE",
                           os.path.join(os.path.expanduser("~"), ".cache", "emergence", "jax"))
-    return Path(root) / "exported" if root else None
+    off = os.environ.get("EMERGENCE_KEEP_TRACED", "1") == "0"
+    return Path(root) / "exported" if root and not off else None
 
 
 @cache
@@ -106,16 +115,16 @@ class _Persistent:
                 exp = export.deserialize(bytearray(path.read_bytes()))
             except Exception:  # an unreadable file is rebuilt below
                 exp = None
-        if exp is None:
-            specs = jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), _dtype(x)),
-                                 args)
-            try:
-                exp = export.export(self._jit)(*specs)
-                _keep(path, exp.serialize())
-            except Exception as err:  # the cache is an optimisation: say so, and trace
-                _warn_once(err)
-                return self._jit
-        return jax.jit(exp.call)
+        if exp is not None:
+            return jax.jit(exp.call)
+        specs = jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), _dtype(x)), args)
+        try:
+            _keep(path, export.export(self._jit)(*specs).serialize())
+        except Exception as err:  # the cache is an optimisation: say so, and trace
+            _warn_once(err)
+        # this process runs the plain program: XLA compiles the exported module about 45 %
+        # slower (and its code runs faster), which a first run would pay in full
+        return self._jit
 
 
 def _warn_once(err: Exception) -> None:
