@@ -40,14 +40,20 @@ import numpy as np
 
 from ._io import atomic_write
 
-__all__ = ["persistent_jit", "program_dir"]
+__all__ = ["cache_root", "persistent_jit", "program_dir"]
+
+
+def cache_root() -> str:
+    """``$EMERGENCE_JAX_CACHE``, default ``~/.cache/emergence/jax``: the folder of the compiled
+    programs (:func:`emergence.engine._jax`) and of the traced ones; empty means no cache."""
+    return os.environ.get("EMERGENCE_JAX_CACHE",
+                          os.path.join(os.path.expanduser("~"), ".cache", "emergence", "jax"))
 
 
 def program_dir() -> Path | None:
     """Directory of the exported programs (``$EMERGENCE_JAX_CACHE/exported``; None when off:
     ``EMERGENCE_JAX_CACHE=""`` or ``EMERGENCE_KEEP_TRACED=0``)."""
-    root = os.environ.get("EMERGENCE_JAX_CACHE",
-                          os.path.join(os.path.expanduser("~"), ".cache", "emergence", "jax"))
+    root = cache_root()
     off = os.environ.get("EMERGENCE_KEEP_TRACED", "1") == "0"
     return Path(root) / "exported" if root and not off else None
 
@@ -86,7 +92,7 @@ class _Persistent:
     def __init__(self, fn: Callable[..., Any], key: str) -> None:
         import jax
 
-        self._fn, self._key = fn, key
+        self._key = key
         self._jit = jax.jit(fn)
         self._calls: dict[tuple, Callable[..., Any]] = {}
         self._lock = threading.Lock()

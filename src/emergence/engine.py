@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from ._concurrent import PYTENSOR_LOCK, busy
-from ._programs import persistent_jit
+from ._programs import cache_root, persistent_jit
 
 #: Lanes (curve x chain) per vectorised batch. The cost of a batch grows linearly with its width
 #: (compute-bound: about 1 us per lane and gradient for 8 rows; measured 2026-11-27 on
@@ -122,8 +122,7 @@ def _jax() -> Any:
     register_jax_fixes()
 
     jax.config.update("jax_enable_x64", True)
-    cache = os.environ.get("EMERGENCE_JAX_CACHE",
-                           os.path.join(os.path.expanduser("~"), ".cache", "emergence", "jax"))
+    cache = cache_root()
     if cache and not getattr(_jax, "_cache_set", False):
         jax.config.update("jax_compilation_cache_dir", cache)
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
@@ -140,12 +139,14 @@ def _jax() -> Any:
     return jax
 
 
-def _constants() -> str:
-    """The engine's module constants as they are now (part of every exported program's key:
-    a constant read while tracing, e.g. :data:`STAGE2_THIN`, changed at run time makes a new
-    program rather than reusing one traced with the old value)."""
-    return repr(sorted((k, v) for k, v in globals().items()
-                       if k.isupper() and isinstance(v, (bool, int, float, str))))
+def _persistent(fn: Callable[..., Any], what: str) -> Callable[..., Any]:
+    """:func:`._programs.persistent_jit` of ``fn``, keyed by ``what`` (the program and what it
+    is compiled for) and the engine's module constants as they are now: a constant read while
+    tracing, e.g. :data:`STAGE2_THIN`, changed at run time makes a new program rather than
+    reusing one traced with the old value."""
+    constants = sorted((k, v) for k, v in globals().items()
+                       if k.isupper() and isinstance(v, (bool, int, float, str)))
+    return persistent_jit(fn, key=f"{what} {constants!r}")
 
 
 def _thread_map(fn: Callable, items: list[Any]) -> list[Any]:
@@ -513,9 +514,9 @@ class CurveSampler:
                 program = compile_curve(model_cls, md, self.n_rows)
                 _PROGRAMS[key] = (
                     program,
-                    persistent_jit(jax.vmap(partial(_block_lane, program),
-                                            in_axes=(0, 0, None, None, None, None, None, 0, 0, 0)),
-                                   key=f"block_lane {key} {_constants()}"))
+                    _persistent(jax.vmap(partial(_block_lane, program),
+                                         in_axes=(0, 0, None, None, None, None, None, 0, 0, 0)),
+                                f"block_lane {key}"))
         self.program, self._block = _PROGRAMS[key]
         self._key = key
         self._start = self.program.init_for(md.context)  # this table's initial point
@@ -632,11 +633,11 @@ class CurveSampler:
         draws)."""
         if self._key not in _IS_FNS:
             jax = _jax()
-            key, p, c = self._key, self.program, _constants()
-            _IS_FNS[key] = (
-                persistent_jit(jax.vmap(p.logp, in_axes=(0, None)), key=f"is_logp {key} {c}"),
-                persistent_jit(jax.vmap(p.constrain), key=f"is_constrain {key} {c}"),
-                persistent_jit(jax.vmap(p.prior_logp, in_axes=(0, None)), key=f"is_prior {key} {c}"))
+            key, p = self._key, self.program
+            _IS_FNS[key] = (_persistent(jax.vmap(p.logp, in_axes=(0, None)), f"is_logp {key}"),
+                            _persistent(jax.vmap(p.constrain), f"is_constrain {key}"),
+                            _persistent(jax.vmap(p.prior_logp, in_axes=(0, None)),
+                                        f"is_prior {key}"))
         return _IS_FNS[self._key]
 
     def _prior_draws(self, label: str, seed: int) -> Callable[[int], list[np.ndarray]]:
@@ -1161,8 +1162,8 @@ def _stage_two_programs(dens: Any, chains: int) -> tuple[Callable, Callable]:
             hp = dens.jax_hyper(h[..., 0], jnp.exp(h[..., 1]), data[3])
             return (key, idx, h, hp, jnp.full(hp.shape, 0.3), jnp.zeros(data[1].shape[0]))
 
-        cache[chains] = (persistent_jit(init, key=f"stage2_init {chains} {dens.key} {_constants()}"),
-                         persistent_jit(block, key=f"stage2_block {chains} {dens.key} {_constants()}"))
+        cache[chains] = (_persistent(init, f"stage2_init {chains} {dens.key}"),
+                         _persistent(block, f"stage2_block {chains} {dens.key}"))
     return cache[chains]
 
 
