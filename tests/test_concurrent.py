@@ -145,3 +145,20 @@ def test_sigmoid_is_fitted_once_when_the_fits_run_one_after_the_other(monkeypatc
         "tcp://not-used:8786", [])
     assert (f, comparison, alt, pred) == ("the fit", None, None, {})
     assert calls == ["tcp://not-used:8786"]
+
+
+def test_backtest_waiting_for_the_sigmoid_fit_does_not_hang_when_it_is_never_made(
+        monkeypatch) -> None:
+    """The back-test waits for the sigmoid fit (its reference). If the comparison job fails
+    before making that fit, the check raises the comparison's error instead of waiting."""
+
+    def broken_compare(*args, **kwargs):
+        raise ValueError("comparison failed before fitting (test)")
+
+    monkeypatch.setattr(compare_module, "compare", broken_compare)
+    monkeypatch.setattr(check_module, "_forecast_calls",
+                        lambda table, cfg, scheduler, reference: {"ref": reference})
+    cfg = check_module.make_config(None, seed=1)
+    with pytest.raises(ValueError, match="comparison failed before fitting"):
+        check_module._fits(_table(), cfg, ["sigmoid", "powerlaw"], "loso", True, False, True,
+                           None, [])

@@ -448,7 +448,7 @@ def emergence_task(task: dict[str, Any]) -> dict[str, Any]:
 
     cfg = Config.from_dict(task["config"])
     with recorded() as caught:
-        f = fit(task["train"], config=cfg)
+        f = fit(task["train"], config=cfg, reference=task.get("reference"))
     index = {k: i for i, k in enumerate(key_strings(f.series, task["keys"]))}
     draws, fans = {}, {}
     for q in task["queries"]:
@@ -616,6 +616,7 @@ def backtest(
     config: Config | dict[str, Any] | None = None,
     n_draws: int = 1000,
     n_boot: int = N_BOOT,
+    reference: Any = None,
     **options: Any,
 ) -> BacktestResult:
     """Hold out each curve's largest models, forecast them from the smaller ones, score them.
@@ -642,6 +643,11 @@ def backtest(
         Predictive draws per forecast and method (all methods are scored from this many).
     n_boot : int
         Bootstrap refits of the least-squares logistic baseline.
+    reference : Fit, optional
+        A per-curve-engine fit of the whole table by one of ``models`` (``check`` passes its
+        sigmoid fit): that model's training fit starts each curve from importance draws
+        fitted to the reference's draws of the same curve (``reference=`` of
+        :func:`emergence.fit`). Same posterior, other Monte Carlo draws; faster.
 
     Returns
     -------
@@ -662,8 +668,10 @@ def backtest(
         data, data=train.drop(columns=["_key", "_curve"]).reset_index(drop=True))
     keys = data.series_keys(cfg.families)
 
+    ref = _reference(reference)
     fit_tasks = [{"config": _fit_config(cfg, m, seed), "train": train_table, "keys": keys,
-                  "queries": queries, "n_draws": n_draws, "seed": seed}
+                  "queries": queries, "n_draws": n_draws, "seed": seed,
+                  "reference": ref[1] if ref and ref[0] == m else None}
                  for m in models if "emergence" in methods]
     base_methods = [m for m in methods if m != "emergence"]
     base_tasks = [{"query": q, "methods": base_methods, "seed": seed, "n_draws": n_draws,
@@ -684,6 +692,21 @@ def backtest(
                 "fit": cfg.as_dict(), "source": data.source, "scale": data.scale,
                 "selection": json.loads(json.dumps(data.selection, default=str))},
     )
+
+
+def _reference(reference: Any) -> tuple[str, dict[str, Any]] | None:
+    """``(model name, stage-1 draws by curve label)`` of a reference fit (plain arrays, so a
+    Dask task can carry them), or None."""
+    if reference is None:
+        return None
+    from .engine import reference_draws
+
+    tree = getattr(reference, "tree", None)
+    if tree is None or "stage1" not in tree.children:
+        raise ConfigError("reference must be a per-curve-engine Fit of the whole table (it "
+                          "has no stage-1 draws); pass reference=None to fit from scratch.")
+    names = [p.name for p in reference.model.all_params(reference.model_data.likelihood)]
+    return reference.config.model, reference_draws(reference.tree, names)
 
 
 def _backtest_inputs(table: Any, config: Any, seed: int | None,

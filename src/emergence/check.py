@@ -26,7 +26,10 @@ import contextlib
 import io
 import json
 import warnings
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -369,16 +372,19 @@ def predictability_calls(table: ScoreTable, cfg: Config, series: pd.DataFrame,
     return _calls_by_curve(_forecast_calls(table, cfg, scheduler), series)
 
 
-def _forecast_calls(table: ScoreTable, cfg: Config, scheduler: Any = None) -> dict[str, str]:
+def _forecast_calls(table: ScoreTable, cfg: Config, scheduler: Any = None,
+                    reference: Fit | None = None) -> dict[str, str]:
     """``{curve label: predictability call}`` from a back-test holding out each curve's
-    largest model (empty when no curve has enough sizes to hold one out)."""
+    largest model (empty when no curve has enough sizes to hold one out); ``reference``, the
+    check's sigmoid fit of the whole table, is where its training fit starts
+    (``reference=`` of :func:`emergence.backtest.backtest`)."""
     from .backtest import backtest
     from .errors import EmergenceDataError
 
     try:
         with suppressed():
             bt = backtest(table, holdout=1, methods=("emergence",), config=cfg,
-                          scheduler=scheduler)
+                          scheduler=scheduler, reference=reference)
     except EmergenceDataError:  # no curve has enough sizes to hold one out
         return {}
     calls = bt.predictability(level=0.9)
@@ -542,17 +548,25 @@ def _fits(table: ScoreTable, cfg: Config, models: list[str], cv: str, retry: boo
     the sigmoid), the noise-model refit and the predictability back-test.
 
     They are independent (the comparison's sigmoid is the sigmoid fit, made in the
-    comparison's own job), so on a local machine with the per-curve engine they run at the
-    same time (:func:`emergence._concurrent.run_jobs`, :data:`CHECK_WORKERS` threads; the
-    numbers do not depend on it). The joint engine, whose failing fit is resampled and whose
+    comparison's own job), except that the back-test's training fit starts from the sigmoid
+    fit's draws (``reference=``; it waits for that fit), so on a local machine with the
+    per-curve engine they run at the same time (:func:`emergence._concurrent.run_jobs`,
+    :data:`CHECK_WORKERS` threads; the numbers do not depend on it). The joint engine, whose failing fit is resampled and whose
     fit the others wait for, and a Dask scheduler run them one after the other. Returns the
     sigmoid fit, the config (changed by a joint-engine retry), the comparison, the refit
     (None when off or not needed) and the predictability calls by curve label."""
-    local = scheduler is None and cfg.resolved_engine() == "percurve"
+    percurve = cfg.resolved_engine() == "percurve"
+    local = scheduler is None and percurve
     box: dict[str, Any] = {}
+    made_fit: Future[Fit] = Future()  # the back-test's reference (per-curve engine)
 
     def sigmoid() -> Fit:
-        box["fit"], box["cfg"] = _sigmoid_fit(table, cfg, retry, scheduler, notes)
+        try:
+            box["fit"], box["cfg"] = _sigmoid_fit(table, cfg, retry, scheduler, notes)
+        except BaseException as exc:
+            made_fit.set_exception(exc)
+            raise
+        made_fit.set_result(box["fit"])
         return box["fit"]
 
     if not local:  # the others wait for it (and take a joint-engine retry's config)
@@ -570,14 +584,26 @@ def _fits(table: ScoreTable, cfg: Config, models: list[str], cv: str, retry: boo
                                 fits={"sigmoid": given}, scheduler=scheduler)]
     if sensitivity_checks:
         jobs.append(lambda: noise_refit(table, run_cfg, scheduler))
-    if predictability:
-        jobs.append(lambda: _forecast_calls(table, run_cfg, scheduler))
-    out = run_jobs(jobs, workers=CHECK_WORKERS if local else 1)
+    if predictability:  # waits for the sigmoid fit (the first job) and starts from its draws
+        jobs.append(lambda: _forecast_calls(table, run_cfg, scheduler,
+                                            made_fit.result() if percurve else None))
+    out = run_jobs([partial(_resolving, jobs[0], made_fit), *jobs[1:]],
+                   workers=CHECK_WORKERS if local else 1)
     first_out = out.pop(0)
     comparison = first_out if len(models) > 1 else None
     alt = out.pop(0) if sensitivity_checks else None
     calls = out.pop(0) if predictability else {}
     return box["fit"], box["cfg"], comparison, alt, calls
+
+
+def _resolving(job: Callable[[], Any], made: Future) -> Any:
+    """Run ``job`` (the one that makes the sigmoid fit); if it ends without having made it (an
+    error before the fit), fail ``made`` too, so that a job waiting for the fit never hangs."""
+    try:
+        return job()
+    finally:
+        if not made.done():
+            made.set_exception(RuntimeError("the sigmoid fit was not made"))
 
 
 def _evidence_columns(f: Fit, table: ScoreTable, cfg: Config, keys: list[str],

@@ -8,7 +8,9 @@ scale of one curve. Its elpd is first estimated by Pareto-smoothed importance sa
 hierarchical posterior (PSIS, Vehtari et al. 2017); every unit whose Pareto k exceeds 0.7 is
 refitted exactly -- the curve without that scale, sampled alone under its stage-1 prior and
 re-weighted to the population (``population(theta | phi) / stage1_prior(theta)`` averaged over
-the population draws), all such folds in one vectorised batch.
+the population draws). A refitted fold's stage-1 draws come from importance sampling with a
+Student-t fitted to its curve's full-data stage-1 draws where those weights are reliable
+(:func:`fold_draws`), and from HMC, all remaining folds in one vectorised batch, where not.
 """
 
 from __future__ import annotations
@@ -183,10 +185,9 @@ def _exact_folds(fit: Any, obs: pd.DataFrame, codes: np.ndarray, units: np.ndarr
     data = sampler.curve_data(train_all, by="fold")
     labels = [f"{md.series['label'].iat[int(g['series_idx'].iat[0])]}|loso|{g['x'].iat[0]:.6f}"
               for _, g in train_all.groupby("fold", sort=True)]
-    vals, _, _ = sampler.run(data, labels, np.arange(len(units)), int(cfg.seed),
-                             float(cfg.target_accept))
-    values = {k: v.reshape(len(units), -1).T for k, v in vals.items()}  # (draws, folds)
     series = np.array([obs["series_idx"].to_numpy()[codes == u][0] for u in units])
+    vals = fold_draws(fit, sampler, data, labels, series)
+    values = {k: v.reshape(len(units), -1).T for k, v in vals.items()}  # (draws, folds)
     lw = population_weights(fit, values, series)
     out = np.empty(len(units))
     for f, u in enumerate(units):
@@ -196,3 +197,29 @@ def _exact_folds(fit: Any, obs: pd.DataFrame, codes: np.ndarray, units: np.ndarr
         joint = ll.sum(axis=1) + lw[:, f]
         out[f] = logsumexp(joint) - logsumexp(lw[:, f])
     return out
+
+
+def fold_draws(fit: Any, sampler: Any, data: list[np.ndarray], labels: list[str],
+               series: np.ndarray) -> dict[str, np.ndarray]:
+    """Stage-1 draws of each fold (the curve ``series[f]`` without one scale), each
+    (folds, chains, draws).
+
+    A fold is first importance-sampled from a Student-t mixture fitted to its curve's
+    full-data stage-1 draws (:meth:`emergence.engine.CurveSampler.importance`, the proposal of
+    the engine's slow-mixing remedy; the fold's posterior is its curve's without one scale, so
+    those draws are a close proposal); where the weights are not reliable (Pareto k-hat >=
+    0.7 or too small an effective sample size) the fold is sampled by HMC, with the seeds it
+    would have had without this step.
+    """
+    seed = int(fit.config.seed)
+    stage1 = fit.tree["stage1"]
+    full = {k: np.moveaxis(np.asarray(stage1[k].values), -1, 0)[series]
+            for k in sampler.program.var_names}
+    folds = np.arange(len(series))
+    vals, ok, _, _ = sampler.importance(data, labels, folds, seed, hmc=full)
+    rest = folds[~ok]
+    if len(rest):
+        hmc, _, _ = sampler.run(data, labels, rest, seed, float(fit.config.target_accept))
+        for k in vals:
+            vals[k][rest] = hmc[k]
+    return vals

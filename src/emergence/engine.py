@@ -149,6 +149,17 @@ def _persistent(fn: Callable[..., Any], what: str) -> Callable[..., Any]:
     return persistent_jit(fn, key=f"{what} {constants!r}")
 
 
+def _on_device(tree: Any) -> Any:
+    """Host arrays of a program's carry as committed device arrays, like the carry the program
+    returns: :func:`jax.jit` compiles an uncommitted (NumPy) argument separately from a
+    committed one, so a loop whose first call passes NumPy and later calls pass the previous
+    result compiled (or loaded from the cache) every program twice (measured: 8 of a
+    ``check``'s 9 s of executable loading were such second copies of the HMC and population
+    programs)."""
+    jax = _jax()
+    return jax.device_put(tree, jax.devices()[0])
+
+
 def _thread_map(fn: Callable, items: list[Any]) -> list[Any]:
     """``[fn(x) for x in items]`` on up to ``os.cpu_count()`` threads (results in order)."""
     workers = min(len(items), os.cpu_count() or 1)
@@ -533,7 +544,7 @@ class CurveSampler:
         win = np.concatenate([in_win, np.zeros(pad, bool)]).astype(float).reshape(nb, BLOCK)
         end = np.concatenate([ends, np.zeros(pad, bool)]).reshape(nb, BLOCK)
         act = np.concatenate([np.ones(tune, bool), np.zeros(pad, bool)]).reshape(nb, BLOCK)
-        carry = _initial_carry(pos0)
+        carry = _on_device(_initial_carry(pos0))
         for b in range(nb):
             carry, _, _ = self._block(carry, keys, np.int32(b), win[b], end[b], act[b],
                                       np.int32(0), data, target_accept, n_steps)
@@ -924,8 +935,47 @@ def _rerun_failing(sampler: CurveSampler, data: list[np.ndarray], labels: list[s
     return diag
 
 
+def _first_draws(sampler: CurveSampler, data: list[np.ndarray], labels: list[str], seed: int,
+                 width: int, reference: dict[int, dict[str, np.ndarray]] | None, notes: list[str]
+                 ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray,
+                            np.ndarray, np.ndarray]:
+    """Every curve's first draws: importance draws from its ``reference`` draws where those
+    are reliable (:meth:`CurveSampler.importance` with the Student-t proposal), the first HMC
+    run for the others (with the seeds they would have without a reference).
+
+    Returns values, divergences, step sizes (NaN for importance draws), and per curve whether
+    it took reference draws, their k-hat and the weights' effective sample size (NaN where
+    not tried).
+    """
+    S = len(labels)
+    C, D = int(sampler.config.chains), int(sampler.config.draws)
+    values = {k: np.full((S, C, D), np.nan) for k in sampler.program.var_names}
+    divergent, step = np.zeros((S, C, D), bool), np.full((S, C), np.nan)
+    took, khat, ess = np.zeros(S, bool), np.full(S, np.nan), np.full(S, np.nan)
+    tried = np.array(sorted(reference or {}), int)
+    if len(tried):
+        ref = {k: np.stack([reference[int(s)][k] for s in tried])  # type: ignore[index]
+               for k in sampler.program.var_names}
+        v, ok, khat[tried], ess[tried] = sampler.importance(data, labels, tried, seed, hmc=ref)
+        took[tried[ok]] = True
+        for k in values:
+            values[k][tried[ok]] = v[k][ok]
+        notes.append(f"{ok.sum()} of {len(tried)} curve(s) took importance draws from a "
+                     f"Student-t fitted to a reference fit's draws; Pareto k-hat < "
+                     f"{IS_KHAT_MAX:g}.")
+    rest = np.flatnonzero(~took)
+    if len(rest):
+        vh, divergent[rest], step[rest] = sampler.run(data, labels, rest, seed,
+                                                      float(sampler.config.target_accept),
+                                                      width=width)
+        for k in values:
+            values[k][rest] = vh[k]
+    return values, divergent, step, took, khat, np.where(took, ess, np.nan)
+
+
 def run_stage_one(sampler: CurveSampler, data: list[np.ndarray], labels: list[str],
-                  diag_names: list[str], seed: int, extend: int = 3, width: int = WIDTH
+                  diag_names: list[str], seed: int, extend: int = 3, width: int = WIDTH,
+                  reference: dict[int, dict[str, np.ndarray]] | None = None
                   ) -> tuple[StageOne, Any]:
     """Sample every curve; re-run divergent curves at a higher target acceptance and give slowly
     mixing ones more draws at that target acceptance (up to ``extend`` times), each curve on its
@@ -934,22 +984,23 @@ def run_stage_one(sampler: CurveSampler, data: list[np.ndarray], labels: list[st
     More draws come from an independent run of the curve's chains (2, 4, 8 times ``draws``, with
     64-step trajectories), appended to each chain and thinned back to ``draws``, so every
     curve keeps the same (chains, draws) shape. The first run goes in chunks of ``width``
-    lanes, the re-runs in chunks of :data:`RERUN_WIDTH`. Returns the stage-1 draws and the
-    per-curve diagnostics.
+    lanes, the re-runs in chunks of :data:`RERUN_WIDTH`. ``reference`` (curve index -> its
+    constrained draws, each (chains, draws), from a fit of the same model to related data)
+    lets those curves start with importance draws instead (:func:`_first_draws`). Returns the
+    stage-1 draws and the per-curve diagnostics.
     """
     cfg = sampler.config
     t0 = time.perf_counter()
-    S = len(labels)
-    values, divergent, step = sampler.run(data, labels, np.arange(S), seed,
-                                          float(cfg.target_accept), width=width)
     notes: list[str] = []
-    diag = curve_diagnostics(values, divergent, diag_names)
+    values, divergent, step, ref_is, ref_khat, ref_ess = _first_draws(
+        sampler, data, labels, seed, width, reference, notes)
+    diag = _with_is_ess(curve_diagnostics(values, divergent, diag_names), ref_ess)
     failing = np.union1d(*_failing(diag, cfg))
     prior_is, is_khat, ess1 = _importance_step(sampler, data, labels, failing, values,
                                                divergent, seed, notes)
     t_is, t_khat, ess2 = _importance_step(sampler, data, labels, failing[~prior_is[failing]],
                                           values, divergent, seed, notes, hmc=True)
-    is_ess = np.where(prior_is, ess1, np.where(t_is, ess2, np.nan))
+    is_ess = np.where(prior_is, ess1, np.where(t_is, ess2, ref_ess))
     base = diag  # the first run's rows; importance draws and re-runs replace some
 
     def diagnose(changed: np.ndarray) -> Any:
@@ -964,8 +1015,8 @@ def run_stage_one(sampler: CurveSampler, data: list[np.ndarray], labels: list[st
                           diagnose, extend, first=np.flatnonzero(prior_is | t_is))
     diag["prior_is"] = prior_is
     diag["prior_is_khat"] = is_khat
-    diag["hmc_t_is"] = t_is
-    diag["hmc_t_is_khat"] = t_khat
+    diag["hmc_t_is"] = t_is | ref_is
+    diag["hmc_t_is_khat"] = np.where(ref_is, ref_khat, t_khat)
     return StageOne(values, divergent, step, time.perf_counter() - t0, notes), diag
 
 
@@ -1027,7 +1078,7 @@ def run_stage_two(dens: Any, stage1: dict[str, np.ndarray], chains: int, draws: 
     init, block = _stage_two_programs(dens, chains)
     key = jax.random.PRNGKey(curve_seed(seed, "__population__", 1))
     groups = _chain_groups(chains)
-    carries = [init(key, idx[g], h[:, g], data) for g in groups]
+    carries = [_on_device(init(key, idx[g], h[:, g], data)) for g in groups]
     per_block = STAGE2_BLOCK * STAGE2_THIN
 
     def burn_in(gc: tuple) -> tuple:  # whole blocks, step sizes adapted
@@ -1035,7 +1086,7 @@ def run_stage_two(dens: Any, stage1: dict[str, np.ndarray], chains: int, draws: 
         for b in range(-(-burn // per_block)):
             carry, _ = block(carry, data, np.float64(b * per_block), np.float64(1.0),
                              np.int32(g[0]))
-        return (*carry[:5], np.zeros_like(carry[5]))  # acceptance: the kept blocks only
+        return (*carry[:5], _on_device(np.zeros_like(carry[5])))  # acceptance: kept blocks
 
     carries = _thread_map(burn_in, list(zip(groups, carries, strict=True)))
     carries, ix, hh = _kept_groups(block, groups, carries, data, draws)
@@ -1160,7 +1211,9 @@ def _stage_two_programs(dens: Any, chains: int) -> tuple[Callable, Callable]:
 
         def init(key: Any, idx: Any, h: Any, data: tuple) -> tuple:
             hp = dens.jax_hyper(h[..., 0], jnp.exp(h[..., 1]), data[3])
-            return (key, idx, h, hp, jnp.full(hp.shape, 0.3), jnp.zeros(data[1].shape[0]))
+            # strongly typed, as the block returns them (a weak type would compile twice)
+            return (key, idx, h, hp, jnp.full(hp.shape, 0.3, jnp.float64),
+                    jnp.zeros(data[1].shape[0], jnp.float64))
 
         cache[chains] = (_persistent(init, f"stage2_init {chains} {dens.key}"),
                          _persistent(block, f"stage2_block {chains} {dens.key}"))
@@ -1247,7 +1300,8 @@ def _series_ds(values: dict[str, np.ndarray], labels: list[str]) -> Any:
 
 
 def sample_percurve(model_cls: Any, md: Any, config: Any,
-                    sampler: CurveSampler | None = None, scheduler: Any = None
+                    sampler: CurveSampler | None = None, scheduler: Any = None,
+                    reference: dict[str, dict[str, np.ndarray]] | None = None
                     ) -> tuple[Any, dict[str, float], list[str], CurveSampler]:
     """Fit every curve of ``md`` with the two-stage engine.
 
@@ -1260,6 +1314,11 @@ def sample_percurve(model_cls: Any, md: Any, config: Any,
     ``curve_diagnostics`` (per-series R-hat, ESS and divergences of stage 1, acceptance of the
     population step, ``light_proposal``: whether the curve's stage-1 draws come from the
     fallback proposal, see :func:`light_fallback`).
+
+    ``reference`` maps curve labels to constrained stage-1 draws (each (chains, draws)) of the
+    same curve under the same model, fitted to related data (:func:`reference_draws`): those
+    curves are first importance-sampled from a Student-t fitted to them
+    (:func:`run_stage_one`).
     """
     import xarray as xr
 
@@ -1267,7 +1326,8 @@ def sample_percurve(model_cls: Any, md: Any, config: Any,
     labels = md.series["label"].tolist()
     names = [p.name for p in model_cls.all_params(md.likelihood)]
     data = sampler.curve_data(md.obs)
-    s1, diag = run_stage_one(sampler, data, labels, names, int(config.seed))
+    ref = {i: reference[lab] for i, lab in enumerate(labels) if lab in (reference or {})}
+    s1, diag = run_stage_one(sampler, data, labels, names, int(config.seed), reference=ref)
     S = s1.divergent.shape[0]
     timing = {"compile": sampler.compile_seconds, "stage1": s1.seconds, "stage2": 0.0}
     light = np.zeros(S, bool)
@@ -1296,6 +1356,17 @@ def sample_percurve(model_cls: Any, md: Any, config: Any,
     tree = xr.DataTree.from_dict({"posterior": post, "stage1": stage1, "sample_stats": stats,
                                   "curve_diagnostics": diag_ds})
     return tree, timing, s1.notes, sampler
+
+
+def reference_draws(tree: Any, names: list[str]) -> dict[str, dict[str, np.ndarray]]:
+    """``{curve label: {name: (chains, draws)}}``: the stage-1 draws of a per-curve-engine
+    fit's DataTree, as :func:`sample_percurve` takes them for ``reference`` (plain arrays:
+    they travel to Dask workers)."""
+    s1 = tree["stage1"]
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for i, lab in enumerate(s1["series"].values.tolist()):
+        out[str(lab)] = {k: np.asarray(s1[k].values[..., i], float) for k in names}
+    return out
 
 
 @dataclass

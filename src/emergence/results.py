@@ -508,12 +508,43 @@ def add_derived(tree: Any, model: type[CurveModel], md: ModelData, config: Confi
     return tree
 
 
+def _reference_draws(reference: Fit | dict[str, Any] | None, model: type[CurveModel],
+                     md: ModelData) -> dict[str, dict[str, np.ndarray]] | None:
+    """The stage-1 draws of ``reference`` (a Fit, or its draws by curve label as
+    :func:`emergence.engine.reference_draws` gives them) by curve label (None without one); a
+    reference of another model, likelihood or engine is refused."""
+    from .engine import reference_draws
+    from .errors import ConfigError
+
+    if reference is None:
+        return None
+    names = [p.name for p in model.all_params(md.likelihood)]
+    if isinstance(reference, dict):  # already by label (a back-test task on a Dask worker)
+        have = set.intersection(*(set(v) for v in reference.values())) if reference else set()
+        missing = [n for n in names if n not in have]
+        s1 = reference
+    else:
+        s1 = reference.tree.children.get("stage1") if hasattr(reference, "tree") else None
+        missing = [] if s1 is None else [n for n in names if n not in s1.data_vars]
+    if s1 is None or missing:
+        raise ConfigError(
+            f"reference must be a per-curve-engine fit of the {model.name!r} model with the "
+            f"{md.likelihood.name!r} likelihood (its stage-1 draws of {', '.join(names)}); "
+            + ("it has no stage-1 draws." if s1 is None else f"it lacks {', '.join(missing)}.")
+            + " Fit it with em.fit(..., model=..., engine='percurve'), or pass no reference.")
+    if isinstance(reference, dict):
+        return {str(lab): {n: np.asarray(d[n], float) for n in names}
+                for lab, d in reference.items()}
+    return reference_draws(reference.tree, names)
+
+
 def fit(
     data: ScoreTable | pd.DataFrame | str | Path,
     model: str = "sigmoid",
     *,
     config: Config | dict[str, Any] | None = None,
     scheduler: Any = None,
+    reference: Fit | dict[str, Any] | None = None,
     **options: Any,
 ) -> Fit:
     """Fit a hierarchical curve model to a score table.
@@ -530,6 +561,15 @@ def fit(
         ``likelihood``, ``families``, ``priors``, ...).
     scheduler : distributed.Client or str, optional
         Run the per-curve engine's batches on a Dask cluster (same numbers as locally).
+    reference : Fit or dict, optional
+        A per-curve-engine fit of the same model to related data (or its stage-1 draws by
+        curve label, :func:`emergence.engine.reference_draws`), e.g. the whole table of
+        which ``data`` is a training part (``check`` passes its sigmoid fit to the back-test
+        of each curve's largest model). Each curve it shares (same label) first takes
+        importance draws from a Student-t fitted to the reference's stage-1 draws of that
+        curve; HMC samples only the curves whose weights are not reliable (Pareto k-hat >=
+        0.7 or too small an effective sample size), with the seeds they have without a
+        reference. The posterior is the same; the draws are not (Monte Carlo error).
 
     Returns
     -------
@@ -548,10 +588,16 @@ def fit(
         cfg = cfg.replace(scale=table.scale)
     M = get(cfg.model)
     md = M.prepare(table, cfg)
+    if reference is not None and cfg.resolved_engine() != "percurve":
+        from .errors import ConfigError
+
+        raise ConfigError("reference= needs the per-curve engine (engine='percurve' or "
+                          f"'auto'); this fit resolves to {cfg.resolved_engine()!r}.")
     if cfg.resolved_engine() == "percurve":
         from .engine import sample_percurve
 
-        tree, t, notes, curve_sampler = sample_percurve(M, md, cfg, scheduler=scheduler)
+        tree, t, notes, curve_sampler = sample_percurve(
+            M, md, cfg, scheduler=scheduler, reference=_reference_draws(reference, M, md))
         result = Fit.from_tree(tree, cfg, table, md,
                                Timing(t["compile"], t["stage1"] + t["stage2"]), curve_sampler,
                                notes)
