@@ -551,8 +551,9 @@ def _fits(table: ScoreTable, cfg: Config, models: list[str], cv: str, retry: boo
     comparison's own job), except that the back-test's training fit starts from the sigmoid
     fit's draws (``reference=``; it waits for that fit), so on a local machine with the
     per-curve engine they run at the same time (:func:`emergence._concurrent.run_jobs`,
-    :data:`CHECK_WORKERS` threads; the numbers do not depend on it). The joint engine, whose failing fit is resampled and whose
-    fit the others wait for, and a Dask scheduler run them one after the other. Returns the
+    :data:`CHECK_WORKERS` threads; the numbers do not depend on it). The joint engine, whose
+    failing fit is resampled and whose fit the others wait for, and a Dask scheduler run them
+    one after the other. Returns the
     sigmoid fit, the config (changed by a joint-engine retry), the comparison, the refit
     (None when off or not needed) and the predictability calls by curve label."""
     percurve = cfg.resolved_engine() == "percurve"
