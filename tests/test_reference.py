@@ -110,7 +110,8 @@ def test_loso_fold_draws_by_importance_match_hmc_fold_draws(fits) -> None:
                                float(full.config.target_accept))
     stage1 = full.tree["stage1"]
     ref = {k: np.moveaxis(stage1[k].values, -1, 0) for k in sampler.program.var_names}
-    _, ok, _, ess = sampler.importance(data, labels, series, int(full.config.seed), hmc=ref)
+    _, ok, _, ess = sampler.importance(data, labels, series, int(full.config.seed), hmc=ref,
+                                       n=E.NEAR_IS_DRAWS)
     assert ok.any()
     for i in np.flatnonzero(ok):
         for name in ("x0", "logk"):

@@ -37,6 +37,28 @@ _ACTIVE = False
 PYTENSOR_LOCK = threading.RLock()
 
 
+def built_when_called(make: Callable[[], Callable[..., Any]]) -> Callable[..., Any]:
+    """A function that builds the real one with ``make()`` the first time it is called (under
+    :data:`PYTENSOR_LOCK`, outside any JAX trace: ``jax.ensure_compile_time_eval``).
+
+    For PyTensor's JAX translation of a graph (``get_jaxified_graph``): it is needed only to
+    trace a program, which a process that reads its traced programs from disk
+    (:mod:`emergence._programs`) never does; building every translation up front cost a
+    ``check`` about 2 CPU-seconds of graph rewriting."""
+    box: list[Callable[..., Any]] = []
+
+    def call(*args: Any) -> Any:
+        if not box:
+            import jax
+
+            with PYTENSOR_LOCK, jax.ensure_compile_time_eval():
+                if not box:
+                    box.append(make())
+        return box[0](*args)
+
+    return call
+
+
 def _stack() -> list[Any]:
     if not hasattr(_TLS, "stack"):
         _TLS.stack = []

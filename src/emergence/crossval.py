@@ -206,17 +206,19 @@ def fold_draws(fit: Any, sampler: Any, data: list[np.ndarray], labels: list[str]
 
     A fold is first importance-sampled from a Student-t mixture fitted to its curve's
     full-data stage-1 draws (:meth:`emergence.engine.CurveSampler.importance`, the proposal of
-    the engine's slow-mixing remedy; the fold's posterior is its curve's without one scale, so
-    those draws are a close proposal); where the weights are not reliable (Pareto k-hat >=
-    0.7 or too small an effective sample size) the fold is sampled by HMC, with the seeds it
-    would have had without this step.
+    the engine's slow-mixing remedy, with :data:`emergence.engine.NEAR_IS_DRAWS` draws: the
+    fold's posterior is its curve's without one scale, so those draws are a close proposal);
+    where the weights are not reliable (Pareto k-hat >= 0.7 or too small an effective sample
+    size) the fold is sampled by HMC, with the seeds it would have had without this step.
     """
+    from .engine import NEAR_IS_DRAWS
+
     seed = int(fit.config.seed)
     stage1 = fit.tree["stage1"]
     full = {k: np.moveaxis(np.asarray(stage1[k].values), -1, 0)[series]
             for k in sampler.program.var_names}
     folds = np.arange(len(series))
-    vals, ok, _, _ = sampler.importance(data, labels, folds, seed, hmc=full)
+    vals, ok, _, _ = sampler.importance(data, labels, folds, seed, hmc=full, n=NEAR_IS_DRAWS)
     rest = folds[~ok]
     if len(rest):
         hmc, _, _ = sampler.run(data, labels, rest, seed, float(fit.config.target_accept))

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from ._concurrent import PYTENSOR_LOCK, busy
+from ._concurrent import PYTENSOR_LOCK, built_when_called, busy
 from ._programs import cache_root, persistent_jit
 
 #: Lanes (curve x chain) per vectorised batch. The cost of a batch grows linearly with its width
@@ -102,6 +102,11 @@ IS_DEFENSIVE = 0.1
 #: Share of the covariance of all of a curve's draws added to each chain's own in the
 #: Student-t proposal (:meth:`CurveSampler._t_proposal`).
 IS_COV_FLOOR = 0.05
+#: Proposal draws per curve when the proposal is fitted to draws of a nearby posterior (a
+#: reference fit of the same curve, or the full data of a leave-one-scale-out fold): such a
+#: proposal is close, and 8192 draws give the weights' effective sample size the bar of
+#: ``ess_min`` with room (the Pareto k-hat and ESS checks still decide; short ESS adds draws).
+NEAR_IS_DRAWS = 8192
 
 
 _JAX_SETUP = threading.Lock()
@@ -233,10 +238,13 @@ def compile_curve(model_cls: Any, md: Any, n_rows: int) -> CurveProgram:
     # zero row weights
     logp, prior = graph_replace([model.logp(), model.logp(vars=free)],
                                 dict(zip(shared, inputs, strict=True)), strict=False)
-    logp_fn = get_jaxified_graph(inputs=[*model.value_vars, *inputs], outputs=[logp])
-    prior_fn = get_jaxified_graph(inputs=[*model.value_vars, *inputs], outputs=[prior])
-    con_fn = get_jaxified_graph(inputs=model.value_vars,
-                                outputs=model.replace_rvs_by_values(free))
+    # translated to JAX when first called: only tracing needs them (._programs)
+    logp_fn = built_when_called(lambda: get_jaxified_graph(
+        inputs=[*model.value_vars, *inputs], outputs=[logp]))
+    prior_fn = built_when_called(lambda: get_jaxified_graph(
+        inputs=[*model.value_vars, *inputs], outputs=[prior]))
+    con_fn = built_when_called(lambda: get_jaxified_graph(
+        inputs=model.value_vars, outputs=model.replace_rvs_by_values(free)))
     from pymc.initial_point import make_initial_point_fn
 
     ip_fn = make_initial_point_fn(model=model, return_transformed=True)
@@ -580,7 +588,7 @@ class CurveSampler:
         return out
 
     def importance(self, data: list[np.ndarray], labels: list[str], curves: np.ndarray,
-                   seed: int, hmc: dict[str, np.ndarray] | None = None
+                   seed: int, hmc: dict[str, np.ndarray] | None = None, n: int | None = None
                    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
         """Stage-1 draws of ``curves`` by importance sampling.
 
@@ -603,9 +611,10 @@ class CurveSampler:
           mode's share. The stage-1 prior is mixed in as a defensive component
           (:meth:`_t_proposal`).
 
-        Each curve gets ``IS_FACTOR x chains x draws`` proposal draws (at least
-        :data:`IS_MIN_DRAWS`), Pareto-smoothed (PSIS, arviz-stats), and ``chains x draws`` of them
-        are taken by systematic resampling.
+        Each curve gets ``n`` proposal draws (default ``IS_FACTOR x chains x draws``, at least
+        :data:`IS_MIN_DRAWS`; :data:`NEAR_IS_DRAWS` where the proposal is fitted to draws of a
+        nearby posterior, :func:`_first_draws`), Pareto-smoothed (PSIS, arviz-stats), and
+        ``chains x draws`` of them are taken by systematic resampling.
 
         Returns the draws (each (len(curves), chains, draws); NaN for a curve whose weights are
         not reliable), whether each curve's weights are reliable (k-hat < :data:`IS_KHAT_MAX`
@@ -615,7 +624,7 @@ class CurveSampler:
         sizes.
         """
         C, D = int(self.config.chains), int(self.config.draws)
-        n = max(IS_MIN_DRAWS, IS_FACTOR * C * D)
+        n = n or max(IS_MIN_DRAWS, IS_FACTOR * C * D)
         need = min(float(self.config.ess_min), C * D)  # the bar HMC draws must clear
         logp_fn, constrain_fn, _ = self._is_programs()
         out = {nm: np.full((len(curves), C, D), np.nan) for nm in self.program.var_names}
@@ -956,7 +965,8 @@ def _first_draws(sampler: CurveSampler, data: list[np.ndarray], labels: list[str
     if len(tried):
         ref = {k: np.stack([reference[int(s)][k] for s in tried])  # type: ignore[index]
                for k in sampler.program.var_names}
-        v, ok, khat[tried], ess[tried] = sampler.importance(data, labels, tried, seed, hmc=ref)
+        v, ok, khat[tried], ess[tried] = sampler.importance(data, labels, tried, seed, hmc=ref,
+                                                            n=NEAR_IS_DRAWS)
         took[tried[ok]] = True
         for k in values:
             values[k][tried[ok]] = v[k][ok]

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from .. import curves as C
-from .._concurrent import PYTENSOR_LOCK
+from .._concurrent import PYTENSOR_LOCK, built_when_called
 from ..config import Config
 from ..data import ScoreTable, key_strings
 from ..errors import ConfigError
@@ -662,9 +662,11 @@ def _compile_population(model_cls: type[CurveModel], md: ModelData) -> tuple[Any
         stacked.append(graph_replace(h, {m: mm[j], s: ss[j]}))
         v = pt.dmatrix("v")
         stage1[p.name] = function([v], pm.logp(dist(md.priors[p.name]), v))
-    jpop = get_jaxified_graph(inputs=[th, mu, sd], outputs=[pop_graph])
+    # translated to JAX when first called: only tracing the population chain needs them
+    jpop = built_when_called(lambda: get_jaxified_graph(inputs=[th, mu, sd], outputs=[pop_graph]))
     # every context value is an input, used or not (jaxified graphs drop unused inputs)
     hyp_out = pt.stack(stacked) + 0.0 * sum(cvars, pt.constant(0.0))
-    jhyp = get_jaxified_graph(inputs=[mm, ss, *cvars], outputs=[hyp_out])
+    jhyp = built_when_called(lambda: get_jaxified_graph(inputs=[mm, ss, *cvars],
+                                                        outputs=[hyp_out]))
     return ([p.name for p in pooled], pop, hyper, stage1,
             lambda t, m, s: jpop(t, m, s)[0], lambda m, s, c: jhyp(m, s, *c)[0])
