@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 
 import matplotlib
 import numpy as np
@@ -11,6 +10,7 @@ import pandas as pd
 import pytest
 
 from emergence.simulate import sigmoid_population, simulate_table
+from system_tools import SYSTEM_TOOLS, which
 
 matplotlib.use("Agg")
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -19,14 +19,9 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # turns the files on where it tests them).
 os.environ.setdefault("EMERGENCE_KEEP_TRACED", "0")
 
-#: System tools some tests use (beyond pip), and how to get them; see README "Set-up".
-SYSTEM_TOOLS = {"chromium": "apt-get install chromium", "pdfinfo": "apt-get install poppler-utils",
-                "pdftotext": "apt-get install poppler-utils"}
-
-
 def pytest_report_header(config):
     """Say up front which optional system tools are missing (their tests are skipped)."""
-    missing = [f"{t} ({how})" for t, how in SYSTEM_TOOLS.items() if shutil.which(t) is None]
+    missing = [f"{t} ({how})" for t, (_, how) in SYSTEM_TOOLS.items() if which(t) is None]
     if missing:
         return "missing system tools, their tests are skipped: " + ", ".join(missing)
     return "system tools: chromium, poppler found"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -12,16 +11,10 @@ import pytest
 import emergence as em
 from emergence.report import render_html, report
 from emergence.simulate import simulate_table
+from system_tools import needs, tool
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 EVIL = "<script>alert(1)</script>"
-
-
-def _need(binary: str, package: str) -> str:
-    path = shutil.which(binary)
-    if path is None:
-        pytest.skip(f"{binary} is needed for this test: apt-get install {package}")
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +37,9 @@ def test_html_escapes_user_strings(check_result):
     assert "data:image/svg+xml;base64," in page  # figures inlined (vector): works offline
 
 
+@needs("chromium")
 def test_html_renders_in_chromium_without_console_errors(check_result, tmp_path):
-    chromium = _need("chromium", "chromium")
+    chromium = tool("chromium")
     html = report(check_result, tmp_path / "r.html")
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "report.png"
@@ -62,9 +56,9 @@ def test_html_renders_in_chromium_without_console_errors(check_result, tmp_path)
     assert "verdict-table" in dom and "&lt;script&gt;alert(1)&lt;/script&gt;" in dom
 
 
+@needs("pdfinfo", "pdftotext")
 def test_pdf_pages_and_text(check_result, tmp_path):
-    pdfinfo = _need("pdfinfo", "poppler-utils")
-    pdftotext = _need("pdftotext", "poppler-utils")
+    pdfinfo, pdftotext = tool("pdfinfo"), tool("pdftotext")
     pdf = report(check_result, tmp_path / "r.pdf", title="Check report")
     info = subprocess.run([pdfinfo, str(pdf)], capture_output=True, text=True, check=True).stdout
     pages = int(next(ln.split()[-1] for ln in info.splitlines() if ln.startswith("Pages:")))

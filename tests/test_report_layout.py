@@ -5,14 +5,14 @@ table of contents' page numbers do not overprint, no two words of the PDF overla
 too-sparse / failed / flat curve carries its badge wherever its row appears. A synthetic check
 document (70 curves with long reason lists, no sampling) stresses pagination; a small saved fit
 and check (``tests/fixtures/make_report_fixture.py``, 300 draws) brings figures and the fit
-summary. Tests skip, saying why, when chromium or poppler are absent.
+summary. Each test declares the tools it needs (``needs``); it is skipped, saying which tool
+is missing and how to install it, when one is absent.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -20,19 +20,12 @@ import pytest
 
 from emergence import caveats as CV
 from emergence.report import load_saved, render_html, report
+from system_tools import needs, tool
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 REASONS = ["diagnostics_failed", "too_sparse", "no_scale_in_rise", "prior_driven_width",
            "threshold_beyond_range", "above_chance_at_smallest", "comparison_indistinguishable",
            "width_uncertain"]
-
-
-def _tool(name: str, package: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.skip(f"{name} not found: install it with `apt-get install {package}` to run the "
-                    "layout tests")
-    return path
 
 
 def synthetic_check(n: int = 70) -> dict:
@@ -89,7 +82,7 @@ _WORD = re.compile(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax=
 
 def pdf_words(pdf: Path) -> list[dict]:
     """Pages of a PDF with their word boxes (``pdftotext -bbox``)."""
-    exe = _tool("pdftotext", "poppler-utils")
+    exe = tool("pdftotext")
     out = subprocess.run([exe, "-bbox", str(pdf), "-"], capture_output=True, text=True,
                          check=True).stdout
     pages = []
@@ -133,10 +126,7 @@ window.addEventListener("load", function () {
 
 
 def chromium_overflow(html: Path, width: int, tmp: Path) -> dict:
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if exe is None:
-        pytest.skip("chromium not found: install it with `apt-get install chromium` to run the "
-                    "layout tests")
+    exe = tool("chromium")
     probe = tmp / f"probe_{width}.html"
     probe.write_text(html.read_text().replace("</body>", PROBE))
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -151,12 +141,14 @@ def chromium_overflow(html: Path, width: int, tmp: Path) -> dict:
 
 # ---- tests ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("width", [800, 1280])
+@needs("chromium")
 def test_html_no_element_overflows_the_page(synthetic, width, tmp_path):
     res = chromium_overflow(synthetic["html"], width, tmp_path)
     assert res["bad"] == [] and res["scroll"] <= res["width"], res
 
 
 @pytest.mark.slow
+@needs("chromium")
 def test_html_of_fit_no_element_overflows(saved_fit, tmp_path):
     res = chromium_overflow(saved_fit["html"], 800, tmp_path)
     assert res["bad"] == [] and res["scroll"] <= res["width"], res
@@ -172,15 +164,18 @@ def _words_inside_and_apart(pdf: Path) -> None:
         assert not bad, f"{pdf.name} page {n}: overprinted words {bad[:5]}"
 
 
+@needs("pdftotext")
 def test_pdf_words_inside_page_and_never_overlap(synthetic):
     _words_inside_and_apart(synthetic["pdf"])
 
 
 @pytest.mark.slow
+@needs("pdftotext")
 def test_pdf_of_fit_words_inside_page_and_never_overlap(saved_fit):
     _words_inside_and_apart(saved_fit["pdf"])
 
 
+@needs("pdftotext")
 def test_toc_page_numbers_present_and_apart(synthetic):
     page = pdf_words(synthetic["pdf"])[0]
     words = page["words"]
@@ -195,6 +190,7 @@ def test_toc_page_numbers_present_and_apart(synthetic):
         assert int(nums[0][4]) >= 1
 
 
+@needs("pdftotext")
 def test_no_table_row_split_across_pages(synthetic):
     from weasyprint.formatting_structure import boxes
 
@@ -232,6 +228,7 @@ def _badge_rows(pdf: Path, keys: list[str]) -> dict[str, str]:
     return rows
 
 
+@needs("pdftotext")
 def test_every_blocked_curve_carries_its_badge_in_html_and_pdf(synthetic):
     recs = synthetic["doc"]["records"]
     html = synthetic["html"].read_text()
@@ -258,6 +255,7 @@ def test_every_blocked_curve_carries_its_badge_in_html_and_pdf(synthetic):
 
 
 @pytest.mark.slow
+@needs("pdftotext")
 def test_fit_report_badges_match_summary(saved_fit):
     """The too-sparse curve of the saved fit and every curve failing R-hat / ESS carry badges."""
     summ = saved_fit["summary"]
@@ -271,7 +269,7 @@ def test_fit_report_badges_match_summary(saved_fit):
     for codes, sp, fl in zip(trs, sparse, failed, strict=True):
         assert ("too_sparse" in codes.split()) == sp
         assert ("diagnostics_failed" in codes.split()) == fl
-    text = subprocess.run([_tool("pdftotext", "poppler-utils"), str(saved_fit["pdf"]), "-"],
+    text = subprocess.run([tool("pdftotext"), str(saved_fit["pdf"]), "-"],
                           capture_output=True, text=True, check=True).stdout
     assert text.count("too sparse") >= 2  # verdict table and fit summary
     assert "What the package concluded" in text.split("\f")[0]
@@ -285,6 +283,7 @@ def test_figures_are_vector_and_paginated(saved_fit):
     assert html.count('<figure class="page">') == 1  # 4 curves: one page of panels
 
 
+@needs("pdftotext")
 def test_detectors_catch_overprint_and_split_rows(tmp_path):
     """The checks above can fail: an overprinted TOC and a page-tall row are caught."""
     import weasyprint
