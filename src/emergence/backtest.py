@@ -699,14 +699,14 @@ def _reference(reference: Any) -> tuple[str, dict[str, Any]] | None:
     Dask task can carry them), or None."""
     if reference is None:
         return None
-    from .engine import reference_draws
+    from .results import Fit, _reference_draws
 
-    tree = getattr(reference, "tree", None)
-    if tree is None or "stage1" not in tree.children:
-        raise ConfigError("reference must be a per-curve-engine Fit of the whole table (it "
-                          "has no stage-1 draws); pass reference=None to fit from scratch.")
-    names = [p.name for p in reference.model.all_params(reference.model_data.likelihood)]
-    return reference.config.model, reference_draws(reference.tree, names)
+    if not isinstance(reference, Fit):
+        raise ConfigError(f"reference must be a Fit of the whole table (got "
+                          f"{type(reference).__name__}); pass reference=None to fit from "
+                          "scratch.")
+    draws = _reference_draws(reference, reference.model, reference.model_data)
+    return reference.config.model, draws  # type: ignore[return-value]
 
 
 def _backtest_inputs(table: Any, config: Any, seed: int | None,

@@ -204,24 +204,16 @@ def fold_draws(fit: Any, sampler: Any, data: list[np.ndarray], labels: list[str]
     """Stage-1 draws of each fold (the curve ``series[f]`` without one scale), each
     (folds, chains, draws).
 
-    A fold is first importance-sampled from a Student-t mixture fitted to its curve's
-    full-data stage-1 draws (:meth:`emergence.engine.CurveSampler.importance`, the proposal of
-    the engine's slow-mixing remedy, with :data:`emergence.engine.NEAR_IS_DRAWS` draws: the
-    fold's posterior is its curve's without one scale, so those draws are a close proposal);
-    where the weights are not reliable (Pareto k-hat >= 0.7 or too small an effective sample
-    size) the fold is sampled by HMC, with the seeds it would have had without this step.
+    Each fold's curve's full-data stage-1 draws are its reference
+    (:func:`emergence.engine.first_draws`): the fold is importance-sampled from a Student-t
+    mixture fitted to them (the fold's posterior is its curve's without one scale, so they
+    are a close proposal); where the weights are not reliable (Pareto k-hat >= 0.7 or too small
+    an effective sample size) the fold is sampled by HMC, with the seeds it would have had
+    without this step.
     """
-    from .engine import NEAR_IS_DRAWS
+    from .engine import first_draws
 
-    seed = int(fit.config.seed)
     stage1 = fit.tree["stage1"]
-    full = {k: np.moveaxis(np.asarray(stage1[k].values), -1, 0)[series]
-            for k in sampler.program.var_names}
-    folds = np.arange(len(series))
-    vals, ok, _, _ = sampler.importance(data, labels, folds, seed, hmc=full, n=NEAR_IS_DRAWS)
-    rest = folds[~ok]
-    if len(rest):
-        hmc, _, _ = sampler.run(data, labels, rest, seed, float(fit.config.target_accept))
-        for k in vals:
-            vals[k][rest] = hmc[k]
-    return vals
+    full = {k: np.moveaxis(np.asarray(stage1[k].values), -1, 0) for k in sampler.program.var_names}
+    reference = {f: {k: v[s] for k, v in full.items()} for f, s in enumerate(series)}
+    return first_draws(sampler, data, labels, int(fit.config.seed), reference)[0]

@@ -613,7 +613,7 @@ class CurveSampler:
 
         Each curve gets ``n`` proposal draws (default ``IS_FACTOR x chains x draws``, at least
         :data:`IS_MIN_DRAWS`; :data:`NEAR_IS_DRAWS` where the proposal is fitted to draws of a
-        nearby posterior, :func:`_first_draws`), Pareto-smoothed (PSIS, arviz-stats), and
+        nearby posterior, :func:`first_draws`), Pareto-smoothed (PSIS, arviz-stats), and
         ``chains x draws`` of them are taken by systematic resampling.
 
         Returns the draws (each (len(curves), chains, draws); NaN for a curve whose weights are
@@ -944,13 +944,17 @@ def _rerun_failing(sampler: CurveSampler, data: list[np.ndarray], labels: list[s
     return diag
 
 
-def _first_draws(sampler: CurveSampler, data: list[np.ndarray], labels: list[str], seed: int,
-                 width: int, reference: dict[int, dict[str, np.ndarray]] | None, notes: list[str]
-                 ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray,
-                            np.ndarray, np.ndarray]:
-    """Every curve's first draws: importance draws from its ``reference`` draws where those
-    are reliable (:meth:`CurveSampler.importance` with the Student-t proposal), the first HMC
-    run for the others (with the seeds they would have without a reference).
+def first_draws(sampler: CurveSampler, data: list[np.ndarray], labels: list[str], seed: int,
+                reference: dict[int, dict[str, np.ndarray]] | None,
+                notes: list[str] | None = None, width: int = WIDTH
+                ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray,
+                           np.ndarray, np.ndarray]:
+    """Every curve's first draws: importance draws from its ``reference`` draws (curve index
+    -> constrained draws, each (chains, draws), of a nearby posterior) where those are reliable
+    (:meth:`CurveSampler.importance` with the Student-t proposal and :data:`NEAR_IS_DRAWS`),
+    the first HMC run for the others (with the seeds they would have without a reference).
+    Used by :func:`run_stage_one` and for leave-one-scale-out folds
+    (:func:`emergence.crossval.fold_draws`).
 
     Returns values, divergences, step sizes (NaN for importance draws), and per curve whether
     it took reference draws, their k-hat and the weights' effective sample size (NaN where
@@ -970,9 +974,10 @@ def _first_draws(sampler: CurveSampler, data: list[np.ndarray], labels: list[str
         took[tried[ok]] = True
         for k in values:
             values[k][tried[ok]] = v[k][ok]
-        notes.append(f"{ok.sum()} of {len(tried)} curve(s) took importance draws from a "
-                     f"Student-t fitted to a reference fit's draws; Pareto k-hat < "
-                     f"{IS_KHAT_MAX:g}.")
+        if notes is not None:
+            notes.append(f"{ok.sum()} of {len(tried)} curve(s) took importance draws from a "
+                         f"Student-t fitted to a reference fit's draws; Pareto k-hat < "
+                         f"{IS_KHAT_MAX:g}.")
     rest = np.flatnonzero(~took)
     if len(rest):
         vh, divergent[rest], step[rest] = sampler.run(data, labels, rest, seed,
@@ -996,14 +1001,14 @@ def run_stage_one(sampler: CurveSampler, data: list[np.ndarray], labels: list[st
     curve keeps the same (chains, draws) shape. The first run goes in chunks of ``width``
     lanes, the re-runs in chunks of :data:`RERUN_WIDTH`. ``reference`` (curve index -> its
     constrained draws, each (chains, draws), from a fit of the same model to related data)
-    lets those curves start with importance draws instead (:func:`_first_draws`). Returns the
+    lets those curves start with importance draws instead (:func:`first_draws`). Returns the
     stage-1 draws and the per-curve diagnostics.
     """
     cfg = sampler.config
     t0 = time.perf_counter()
     notes: list[str] = []
-    values, divergent, step, ref_is, ref_khat, ref_ess = _first_draws(
-        sampler, data, labels, seed, width, reference, notes)
+    values, divergent, step, ref_is, ref_khat, ref_ess = first_draws(
+        sampler, data, labels, seed, reference, notes, width)
     diag = _with_is_ess(curve_diagnostics(values, divergent, diag_names), ref_ess)
     failing = np.union1d(*_failing(diag, cfg))
     prior_is, is_khat, ess1 = _importance_step(sampler, data, labels, failing, values,
