@@ -162,3 +162,19 @@ def test_backtest_waiting_for_the_sigmoid_fit_does_not_hang_when_it_is_never_mad
     with pytest.raises(ValueError, match="comparison failed before fitting"):
         check_module._fits(_table(), cfg, ["sigmoid", "powerlaw"], "loso", True, False, True,
                            None, [])
+
+
+def test_a_failing_sigmoid_fit_raises_its_own_error_not_the_waiting_backtests(
+        monkeypatch) -> None:
+    """The sigmoid fit itself fails: the check raises that error; the back-test waiting for
+    the fit stops instead of hanging."""
+
+    def broken_fit(*args, **kwargs):
+        raise ValueError("the sigmoid fit failed (test)")
+
+    monkeypatch.setattr(check_module, "_sigmoid_fit", broken_fit)
+    monkeypatch.setattr(check_module, "_forecast_calls",
+                        lambda table, cfg, scheduler, reference: {"ref": reference})
+    cfg = check_module.make_config(None, seed=1)
+    with pytest.raises(ValueError, match="the sigmoid fit failed"):
+        check_module._fits(_table(), cfg, ["sigmoid"], "none", True, False, True, None, [])

@@ -553,21 +553,17 @@ def _fits(table: ScoreTable, cfg: Config, models: list[str], cv: str, retry: boo
     per-curve engine they run at the same time (:func:`emergence._concurrent.run_jobs`,
     :data:`CHECK_WORKERS` threads; the numbers do not depend on it). The joint engine, whose
     failing fit is resampled and whose fit the others wait for, and a Dask scheduler run them
-    one after the other. Returns the
-    sigmoid fit, the config (changed by a joint-engine retry), the comparison, the refit
-    (None when off or not needed) and the predictability calls by curve label."""
+    one after the other. Returns the sigmoid fit, the config (changed by a joint-engine
+    retry), the comparison, the refit (None when off or not needed) and the predictability
+    calls by curve label."""
     percurve = cfg.resolved_engine() == "percurve"
     local = scheduler is None and percurve
     box: dict[str, Any] = {}
     made_fit: Future[Fit] = Future()  # the back-test's reference (per-curve engine)
 
     def sigmoid() -> Fit:
-        try:
-            box["fit"], box["cfg"] = _sigmoid_fit(table, cfg, retry, scheduler, notes)
-        except BaseException as exc:
-            made_fit.set_exception(exc)
-            raise
-        made_fit.set_result(box["fit"])
+        box["fit"], box["cfg"] = _sigmoid_fit(table, cfg, retry, scheduler, notes)
+        made_fit.set_result(box["fit"])  # a failure is passed on by _resolving
         return box["fit"]
 
     if not local:  # the others wait for it (and take a joint-engine retry's config)
@@ -598,8 +594,9 @@ def _fits(table: ScoreTable, cfg: Config, models: list[str], cv: str, retry: boo
 
 
 def _resolving(job: Callable[[], Any], made: Future) -> Any:
-    """Run ``job`` (the one that makes the sigmoid fit); if it ends without having made it (an
-    error before the fit), fail ``made`` too, so that a job waiting for the fit never hangs."""
+    """Run ``job`` (the one that makes the sigmoid fit); if it ends without having made it (it
+    failed, in or before the fit), fail ``made`` too, so that a job waiting for the fit never
+    hangs (:func:`emergence._concurrent.run_jobs` raises the first job's own error)."""
     try:
         return job()
     finally:
