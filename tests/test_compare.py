@@ -396,6 +396,11 @@ def test_resample_changes_sampler_options_only():
     assert g.posterior.sizes["draw"] == 150 and f.posterior.sizes["draw"] == 100
     assert g.config.target_accept == 0.95 and f.config.target_accept == 0.9
     assert g.timing.compile == 0.0  # no recompilation
+    # the new fit samples the same compiled program; the old fit's sampler keeps its options
+    # (its leave-one-scale-out folds read target_accept, draws and tune from it)
+    assert g._sampler.program is f._sampler.program and g._sampler is not f._sampler
+    assert f._sampler.config.target_accept == 0.9 and f._sampler.config.draws == 100
+    assert g._sampler.config.target_accept == 0.95
     assert "width" in g.posterior and len(g.summary()) == len(f.summary())
     with pytest.raises(ConfigError, match="sampler options only .*likelihood"):
         f.resample(likelihood="binomial")

@@ -116,10 +116,13 @@ class Fit:
         if cfg.resolved_engine() == "percurve":  # same compiled curve program when it can
             from .engine import CurveSampler, sample_percurve
 
-            cs = self._sampler  # draws and tune are not compiled in: the same program
-            if not isinstance(cs, CurveSampler):
+            if isinstance(self._sampler, CurveSampler):
+                # draws and tune are not compiled in: the same program, in a copy that takes
+                # the new options (this fit's sampler keeps its own, which its folds read)
+                cs = copy.copy(self._sampler)
+                cs.config = cfg
+            else:
                 cs = CurveSampler(self.model, self.model_data, cfg)
-            cs.config = cfg
             tree, t, notes, cs = sample_percurve(self.model, self.model_data, cfg, cs)
             return Fit.from_tree(tree, cfg, self.table, self.model_data,
                                  Timing(0.0, t["stage1"] + t["stage2"]), cs, notes)
