@@ -127,6 +127,14 @@ def test_check_gives_the_same_numbers_on_threads_and_one_after_the_other(monkeyp
     # all three jobs ran: the noise-model refit, the back-test and the comparison
     assert any(r["p_sharp_alt"] is not None for r in recs)
     assert any({"predictable_from_smaller", "unpredicted_jump"} & set(r["reasons"]) for r in recs)
+    # each predictability call comes with its PIT, on the side of the 90 % interval it says
+    # (PIT from the draws, interval ends from their quantiles: 0.01 apart at most)
+    for r in recs:
+        pit = r["forecast_pit"]
+        if "predictable_from_smaller" in r["reasons"]:
+            assert 0.04 <= pit <= 0.96 and f"{pit:.3f}" in " ".join(r["messages"])
+        if "unpredicted_jump" in r["reasons"]:
+            assert pit >= 0.94
     assert any(r["weights"] for r in recs)
 
 

@@ -90,10 +90,12 @@ REASONS: dict[str, str] = {
     "pooling_sensitive": "the call depends on pooling: P(sharp) = {p_sharp:.2f} pooled across "
                          "curves but {p_sharp_nopool:.2f} for this curve alone",
     "unpredicted_jump": "the largest model scores above the 90 % forecast made from the smaller "
-                        "models alone: the rise was not predictable by extrapolation (the "
-                        "second half of Wei et al.'s definition)",
+                        "models alone (forecast P(lower score) = {forecast_pit:.3f}): the rise "
+                        "was not predictable by extrapolation (the second half of Wei et al.'s "
+                        "definition)",
     "predictable_from_smaller": "the largest model's score lies inside the 90 % forecast made "
-                                "from the smaller models: its level was predictable from them",
+                                "from the smaller models (forecast P(lower score) = "
+                                "{forecast_pit:.3f}): its level was predictable from them",
     "ppc_misfit": "{ppc_outside} observed score(s) lie outside the 99 % posterior predictive "
                   "interval (at {ppc_scales}): the fitted curve does not describe these points",
     "continuous_metric_smooth": "the continuous metric {other_metric!r} of the same task already "
@@ -368,14 +370,18 @@ def predictability_calls(table: ScoreTable, cfg: Config, series: pd.DataFrame,
     """Per curve: ``unpredicted_jump``, ``above_forecast``, ``predictable_from_smaller``,
     ``below_forecast`` or ``no_forecast``
     (:meth:`emergence.backtest.BacktestResult.predictability`, the package's own 90 % forecast
-    of each curve's largest model from its smaller ones). Column ``predictability``."""
+    of each curve's largest model from its smaller ones). Columns ``predictability`` and
+    ``forecast_pit`` (:func:`_forecast_calls`)."""
     return _calls_by_curve(_forecast_calls(table, cfg, scheduler), series)
 
 
 def _forecast_calls(table: ScoreTable, cfg: Config, scheduler: Any = None,
-                    reference: Fit | None = None) -> dict[str, str]:
-    """``{curve label: predictability call}`` from a back-test holding out each curve's
-    largest model (empty when no curve has enough sizes to hold one out); ``reference``, the
+                    reference: Fit | None = None) -> dict[str, tuple[str, float]]:
+    """``{curve label: (predictability call, PIT)}`` from a back-test holding out each curve's
+    largest model (empty when no curve has enough sizes to hold one out). The PIT is the
+    forecast's probability of a lower score than the one observed (the highest over the
+    held-out rows), so a call decided at an interval's edge shows as a PIT near 0.05 or
+    0.95. ``reference``, the
     check's sigmoid fit of the whole table, is where its training fit starts
     (``reference=`` of :func:`emergence.backtest.backtest`)."""
     from .backtest import backtest
@@ -388,11 +394,16 @@ def _forecast_calls(table: ScoreTable, cfg: Config, scheduler: Any = None,
     except EmergenceDataError:  # no curve has enough sizes to hold one out
         return {}
     calls = bt.predictability(level=0.9)
-    return dict(zip(calls["label"], calls["call"], strict=True)) if len(calls) else {}
+    if not len(calls):
+        return {}
+    return dict(zip(calls["label"], zip(calls["call"], calls["max_pit"], strict=True),
+                    strict=True))
 
 
-def _calls_by_curve(calls: dict[str, str], series: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({"predictability": [calls.get(lab) for lab in series["label"]]})
+def _calls_by_curve(calls: dict[str, tuple[str, float]], series: pd.DataFrame) -> pd.DataFrame:
+    got = [calls.get(lab, (None, np.nan)) for lab in series["label"]]
+    return pd.DataFrame({"predictability": [c for c, _ in got],
+                         "forecast_pit": [float(p) for _, p in got]})
 
 
 def ppc_misfit(f: Fit) -> pd.DataFrame:
@@ -660,7 +671,7 @@ def _flat_record(g: pd.DataFrame, keys: list[str]) -> dict[str, Any]:
     empty = dict.fromkeys(("p_sharp", "p_sharp_avg", "p_sharp_nopool", "p_sharp_alt",
                            "width_median", "width_lo", "width_hi", "threshold_median",
                            "threshold_lo", "threshold_hi", "n_in_transition", "weights",
-                           "preferred"))
+                           "preferred", "forecast_pit"))
     return {**rec, "verdict": "undetermined", "reasons": reasons, "messages": messages, **empty,
             "n_scales": n_scales, "ppc_outside": 0, "metric_kind": g["metric_kind"].iat[0]}
 
@@ -842,6 +853,7 @@ def _evidence(r: pd.Series, cfg: Config) -> tuple[list[str], dict[str, Any]]:
     _sensitivity_evidence(r, p, reasons, ctx)
     if r.get("predictability") in ("unpredicted_jump", "predictable_from_smaller"):
         reasons.append(str(r["predictability"]))
+        ctx["forecast_pit"] = float(r["forecast_pit"])
     if int(r.get("ppc_outside", 0) or 0) > 0:
         reasons.append("ppc_misfit")
         ctx.update(ppc_outside=int(r["ppc_outside"]), ppc_scales=r.get("ppc_scales", ""))
@@ -924,6 +936,7 @@ def _record(r: pd.Series, verdict: str, reasons: list[str], ctx: dict[str, Any])
         "n_scales": int(r["n_scales"]),
         "n_in_transition": None if not np.isfinite(n_in) else int(n_in),
         "ppc_outside": int(r.get("ppc_outside", 0) or 0),
+        "forecast_pit": num("forecast_pit"),
         "metric_kind": r["metric_kind"],
         "weights": r.get("weights") if isinstance(r.get("weights"), dict) else None,
         "preferred": preferred if isinstance(preferred, str) else None,
