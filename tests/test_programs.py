@@ -34,7 +34,7 @@ def test_a_new_wrapper_reads_the_program_without_tracing(folder):
     traces: list[int] = []
     first = persistent_jit(counting(traces), key="test-a")
     out1 = first(*args(3))
-    assert len(traces) == 1  # exported; this process's plain jax.jit reuses that trace
+    assert len(traces) == 1  # traced once, to export it
     assert len(list(folder.glob("*.jaxexp"))) == 1
     # a fresh wrapper stands for a new process: same file, no trace, same numbers
     again = persistent_jit(counting(traces), key="test-a")
@@ -44,6 +44,21 @@ def test_a_new_wrapper_reads_the_program_without_tracing(folder):
     for k in ("s", "t"):
         np.testing.assert_array_equal(np.asarray(out1[k]), np.asarray(ref[k]))
         np.testing.assert_array_equal(np.asarray(out2[k]), np.asarray(ref[k]))
+
+
+def test_the_writing_process_compiles_the_module_a_later_process_reads(folder):
+    """The process that exports a program runs the exported module too, so a later process
+    that reads the file finds its executable in the compilation cache (identical XLA module,
+    so identical cache key). Running the plain jax.jit program instead (a different module)
+    made the second process on a machine compile every program again."""
+    first = persistent_jit(counting([]), key="test-f")
+    first(*args(3))
+    again = persistent_jit(counting([]), key="test-f")
+    again(*args(3))
+    (sig,) = first._calls
+    text = [w._calls[sig].lower(*args(3)).as_text() for w in (first, again)]
+    assert text[0] == text[1]
+    assert text[0] != _jax().jit(counting([])).lower(*args(3)).as_text()
 
 
 def test_new_shapes_and_keys_make_new_files(folder):
