@@ -9,10 +9,13 @@
    in a fresh process: fit time, ratio (goal <= 10x), peak RSS of the process (goal <= 4 GB).
 3. First-run compile cost: the T = 100 fit in a fresh process with an empty
    ``EMERGENCE_JAX_CACHE`` directory, then again in a second fresh process with that cache.
+4. ``cold``: ``emergence check`` of the OPT folder three times, each a fresh CLI process, on
+   one new empty ``EMERGENCE_JAX_CACHE``: what a user sees on a fresh machine (the first
+   process traces and compiles every program; the second should find them all).
 
 Every job runs under ``nice`` one at a time; the load average is printed with each timing.
 
-    python benchmarks/check_speed.py [--parts cli,scaling,compile] [--json out.json]
+    python benchmarks/check_speed.py [--parts cli,scaling,compile,cold] [--json out.json]
 """
 
 from __future__ import annotations
@@ -128,6 +131,21 @@ def part_compile() -> dict:
     return {"cold": cold, "warm": warm}
 
 
+def part_cold(tmp: Path) -> dict:
+    """Three OPT checks in a row, fresh processes, one empty JAX cache."""
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="emergence-jax-") as d:
+        for i in range(3):
+            r = cli(["check", str(OPT), "--seed", "1", "--json", str(tmp / f"cold{i}.json")],
+                    {"EMERGENCE_JAX_CACHE": d})
+            print(f"check OPT folder, empty cache, process {i + 1}: {r['wall_s']:7.1f} s (load "
+                  f"{r['load_start']}-{r['load_end']}, rc {r['returncode']})", flush=True)
+            runs.append(r)
+    print(f"first / third process = {runs[0]['wall_s'] / runs[2]['wall_s']:.2f}, second / third"
+          f" = {runs[1]['wall_s'] / runs[2]['wall_s']:.2f}", flush=True)
+    return {"runs": runs}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--parts", default="cli,scaling,compile")
@@ -139,7 +157,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="check-speed-") as tmp:
         for part in args.parts.split(","):
             out[part] = {"cli": lambda: part_cli(Path(tmp)), "scaling": part_scaling,
-                         "compile": part_compile}[part]()
+                         "compile": part_compile, "cold": lambda: part_cold(Path(tmp))}[part]()
     if args.json:
         args.json.write_text(json.dumps(out, indent=1), encoding="utf-8")
         print(f"written {args.json}")
