@@ -15,8 +15,8 @@ from system_tools import SYSTEM_TOOLS, which
 matplotlib.use("Agg")
 os.environ.setdefault("MPLBACKEND", "Agg")
 # Traced programs are not kept as files in the suite: most programs are compiled once there, and
-# XLA compiles an exported module about 45 % slower (emergence._programs; tests/test_programs.py
-# turns the files on where it tests them).
+# XLA compiles an exported module 11-45 % slower than the plain jax.jit one (docs/benchmarks.md,
+# sessions 15 and 17; tests/test_programs.py turns the files on where it tests them).
 os.environ.setdefault("EMERGENCE_KEEP_TRACED", "0")
 
 def pytest_report_header(config):
