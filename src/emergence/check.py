@@ -410,19 +410,15 @@ def ppc_misfit(f: Fit) -> pd.DataFrame:
     """Observed scores outside the central :data:`PPC_MASS` posterior predictive interval.
 
     The predictive draws include the noise model and item sampling
-    (:meth:`emergence.results.Fit.predict`). Columns ``ppc_outside`` (count) and ``ppc_scales``.
+    (:meth:`emergence.results.Fit.predictive_check`). Columns ``ppc_outside`` (count) and
+    ``ppc_scales``.
     """
-    obs = f.model_data.obs
+    pc = f.predictive_check(mass=PPC_MASS)
     rows = []
-    a = (1 - PPC_MASS) / 2
     for s in range(len(f.series)):
-        g = obs[obs["series_idx"] == s]
-        pred = f.predict(g["x"].to_numpy(), series=s, kind="score").values[:, 0, :]
-        lo, hi = np.quantile(pred, [a, 1 - a], axis=0)
-        y = g["y"].to_numpy()
-        out = (y < lo) | (y > hi)
-        rows.append({"ppc_outside": int(out.sum()),
-                     "ppc_scales": ", ".join(f"{10 ** v:.3g}" for v in g["x"].to_numpy()[out])})
+        out = pc[(pc["series_idx"] == s) & pc["outside"]]
+        rows.append({"ppc_outside": len(out),
+                     "ppc_scales": ", ".join(f"{10 ** v:.3g}" for v in out["x"])})
     return pd.DataFrame(rows)
 
 

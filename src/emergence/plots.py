@@ -6,9 +6,12 @@ numbers and caveats from :meth:`emergence.Fit.summary` and :mod:`emergence.cavea
 Conventions shared by every curve figure (and explained by its legend): points are the data
 with 90 % Jeffreys intervals; the line is the posterior median with 50 % (dark) and 90 % (light)
 bands; beyond the tested scales the curve is dashed and its bands lighter (extrapolated); the
-dotted grey line is the chance level. Log axes are labelled 10^k at whole decades only, so
-labels never overlap. A curve whose numbers must not be read (see :mod:`emergence.caveats`) is
-drawn in grey, with its badge in the title.
+dash-dotted lines bound the central 90 % of a new model's score (the noise between models and
+item sampling included, :meth:`emergence.Fit.predict`), and a red ring marks an observed score
+outside its 99 % posterior predictive interval (:meth:`emergence.Fit.predictive_check`, the
+``ppc_misfit`` check); the dotted grey line is the chance level. Log axes are labelled 10^k
+at whole decades only, so labels never overlap. A curve whose numbers must not be read (see
+:mod:`emergence.caveats`) is drawn in grey, with its badge in the title.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ from .results import Fit
 #: Curve panels per figure (a 3 x 4 grid fills an A4 page).
 PER_PAGE = 12
 GREY = "0.55"
+MISFIT = "#c0392b"
+#: Scales at which the interval of a new model's score is drawn in a curve panel.
+PREDICTIVE_POINTS = 25
 
 
 def _label(text: object) -> str:
@@ -110,7 +116,7 @@ def log_decade_axis(ax: Any, lo: float, hi: float, *, axis: str = "x", max_label
 
 
 def legend_handles(*, chance: bool = True, extrapolated: bool = True,
-                   sharp_cut: float | None = None) -> list[Any]:
+                   sharp_cut: float | None = None, predictive: bool = True) -> list[Any]:
     """Legend entries for the conventions of curve figures (bands, chance, extrapolation).
 
     Examples
@@ -129,6 +135,10 @@ def legend_handles(*, chance: bool = True, extrapolated: bool = True,
     if extrapolated:
         h.append(Line2D([], [], color="C0", lw=1.4, ls="--",
                         label="extrapolated (beyond tested scales)"))
+    if predictive:
+        h.append(Line2D([], [], color="C0", lw=0.9, ls="-.", label="new model's score (90 %)"))
+        h.append(Line2D([], [], marker="o", ls="", ms=8, mfc="none", mec=MISFIT, mew=1.2,
+                        label="outside 99 % predictive"))
     if chance:
         h.append(Line2D([], [], color="grey", ls=":", lw=1, label="chance"))
     if sharp_cut is not None:
@@ -193,7 +203,7 @@ def _title(row: dict[str, Any], codes: Sequence[str], show_sharp: bool) -> str:
 def plot_curve(fit: Fit, series: int | str, *, ax: Any = None, n_grid: int = 120,
                bands: Sequence[float] = (0.5, 0.9), show_sharp: bool = True,
                summary: Any = None, caveats: Sequence[str] | None = None,
-               legend: bool | None = None) -> Any:
+               legend: bool | None = None, predictive: bool = True) -> Any:
     """Data and posterior curve of one series: median and central bands (50 % and 90 %).
 
     Parameters
@@ -218,6 +228,9 @@ def plot_curve(fit: Fit, series: int | str, *, ax: Any = None, n_grid: int = 120
         omitted.
     legend : bool, optional
         Draw the legend of the conventions (default: only for a standalone figure).
+    predictive : bool
+        Draw the 90 % interval of a new model's score (one family per curve) and ring the
+        observed scores outside their 99 % posterior predictive interval.
 
     Returns
     -------
@@ -251,6 +264,10 @@ def plot_curve(fit: Fit, series: int | str, *, ax: Any = None, n_grid: int = 120
         _draw_family(ax, fit, i, fam, grid, inside, color, bands,
                      _label(fam) if fam is not None else "posterior median")
         _draw_points(ax, rows if fam is None else rows[rows["family"] == fam], color)
+        if predictive and fam is None:
+            _draw_predictive(ax, fit, i, grid, color)
+    if predictive:
+        _ring_misfits(ax, fit, i)
     chance = float(row.get("chance", fit.series["chance"].iat[i]))
     if chance == chance and chance > 0:
         ax.axhline(chance, color="grey", ls=":", lw=1)
@@ -263,11 +280,34 @@ def plot_curve(fit: Fit, series: int | str, *, ax: Any = None, n_grid: int = 120
     if len(fams) > 1:
         ax.legend(fontsize=6, frameon=False)
     if legend or (legend is None and standalone):
-        ax.legend(handles=legend_handles(chance=chance > 0), fontsize=6, frameon=False,
+        ax.legend(handles=legend_handles(chance=chance > 0, predictive=predictive), fontsize=6,
+                  frameon=False,
                   loc="upper left")
     if standalone:
         fig.tight_layout()
     return fig
+
+
+def _draw_predictive(ax: Any, fit: Fit, i: int, grid: np.ndarray, color: str) -> None:
+    """Dash-dotted bounds of the central 90 % of a new model's score along ``grid``'s span.
+
+    The draws at each scale are independent, so their quantiles carry Monte Carlo noise from
+    point to point: :data:`PREDICTIVE_POINTS` scales, joined by straight lines, keep the
+    bounds readable."""
+    xs = np.linspace(grid.min(), grid.max(), PREDICTIVE_POINTS)
+    pred = fit.predict(xs, series=i, kind="score").values[:, 0, :]
+    for q in np.quantile(pred, [0.05, 0.95], axis=0):
+        ax.plot(10**xs, q, color=color, lw=0.9, ls="-.", alpha=0.8)
+
+
+def _ring_misfits(ax: Any, fit: Fit, i: int) -> None:
+    """Red rings around the observed scores outside their 99 % predictive interval."""
+    from .check import PPC_MASS
+
+    pc = fit.predictive_check(i, mass=PPC_MASS)
+    out = pc[pc["outside"]]
+    if len(out):
+        ax.plot(10 ** out["x"], out["y"], "o", ms=9, mfc="none", mec=MISFIT, mew=1.2, zorder=4)
 
 
 def _draw_points(ax: Any, pts: Any, color: str) -> None:

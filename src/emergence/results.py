@@ -314,6 +314,48 @@ class Fit:
         return xr.DataArray(out.reshape(D, len(idx), len(x)), dims=("sample", "series", "scale"),
                             coords={"series": labels, "scale": x}, name=kind)
 
+    def predictive_check(self, series: Any = None, mass: float = 0.99) -> pd.DataFrame:
+        """Each observed score against the central ``mass`` interval of its posterior
+        predictive distribution (:meth:`predict` with ``kind="score"``: the mean curve, the
+        noise model and item sampling, at the row's scale; seeded by the fit's seed).
+
+        Parameters
+        ----------
+        series : int, str or list, optional
+            Curves (positions or labels); all by default.
+        mass : float
+            Central probability of the interval, in (0, 1).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per observed row of those curves, in :attr:`model_data` order: ``row``
+            (index into ``model_data.obs``), ``series_idx``, ``x`` (log10 scale), ``y``,
+            ``lo``, ``hi`` and ``outside`` (the score lies outside ``[lo, hi]``).
+
+        Examples
+        --------
+        >>> f.predictive_check(0)["outside"].sum()  # doctest: +SKIP
+        0
+        """
+        if not 0 < float(mass) < 1:
+            raise ValueError(f"mass={mass!r}: give a probability between 0 and 1, e.g. 0.99.")
+        obs = self.model_data.obs
+        idx = (range(len(self.series)) if series is None else
+               [self._series_index(s) for s in np.atleast_1d(np.asarray(series, object))])
+        a = (1 - float(mass)) / 2
+        parts = []
+        for s in idx:
+            g = obs[obs["series_idx"] == s]
+            pred = self.predict(g["x"].to_numpy(), series=s, kind="score").values[:, 0, :]
+            lo, hi = np.quantile(pred, [a, 1 - a], axis=0)
+            y = g["y"].to_numpy(float)
+            parts.append(pd.DataFrame({"row": g.index.to_numpy(), "series_idx": s,
+                                       "x": g["x"].to_numpy(float), "y": y, "lo": lo, "hi": hi,
+                                       "outside": (y < lo) | (y > hi)}))
+        cols = ["row", "series_idx", "x", "y", "lo", "hi", "outside"]
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
+
     def _series_index(self, series: int | str) -> int:
         if isinstance(series, int | np.integer):
             return int(series)
