@@ -4,8 +4,8 @@ curve figures: a planted outlier is flagged, ringed in the panel, and counted by
 
 The fit uses ``likelihood="binomial"`` (item sampling only). Under the default logit-normal
 noise a single outlier is not flagged: that curve's own noise scale grows to take it in
-(measured on this table: tau 1.78 for the curve with the outlier against 0.10-0.12 for the
-others, and 99 % predictive intervals of [0, 0.99]); docs/check.md says so.
+(measured on this table with 0.6 planted at the same row: tau 1.78 for that curve against
+0.10-0.12 for the others, and 99 % predictive intervals of [0, 0.99]); docs/check.md says so.
 """
 from __future__ import annotations
 
