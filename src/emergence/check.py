@@ -381,9 +381,8 @@ def _forecast_calls(table: ScoreTable, cfg: Config, scheduler: Any = None,
     largest model (empty when no curve has enough sizes to hold one out). The PIT is the
     forecast's probability of a lower score than the one observed (the highest over the
     held-out rows), so a call decided at an interval's edge shows as a PIT near 0.05 or
-    0.95. ``reference``, the
-    check's sigmoid fit of the whole table, is where its training fit starts
-    (``reference=`` of :func:`emergence.backtest.backtest`)."""
+    0.95. ``reference``, the check's sigmoid fit of the whole table, is where its training fit
+    starts (``reference=`` of :func:`emergence.backtest.backtest`)."""
     from .backtest import backtest
     from .errors import EmergenceDataError
 

@@ -281,8 +281,7 @@ def plot_curve(fit: Fit, series: int | str, *, ax: Any = None, n_grid: int = 120
         ax.legend(fontsize=6, frameon=False)
     if legend or (legend is None and standalone):
         ax.legend(handles=legend_handles(chance=chance > 0, predictive=predictive), fontsize=6,
-                  frameon=False,
-                  loc="upper left")
+                  frameon=False, loc="upper left")
     if standalone:
         fig.tight_layout()
     return fig
