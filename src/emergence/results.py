@@ -293,31 +293,39 @@ class Fit:
             idx = list(range(len(self.series)))
         else:
             idx = [self._series_index(s) for s in np.atleast_1d(np.asarray(series, object))]
-        md = self.model_data
-        grid = _prediction_rows(md, idx, x, n_items)
-        from .crossval import param_draws
+        out = self._predictive_draws(_prediction_rows(self.model_data, idx, x, n_items), kind,
+                                     seed)
+        labels = self.series["label"].to_numpy()[idx]
+        return xr.DataArray(out.reshape(-1, len(idx), len(x)), dims=("sample", "series", "scale"),
+                            coords={"series": labels, "scale": x}, name=kind)
+
+    def _predictive_draws(self, rows: pd.DataFrame, kind: str, seed: int | None) -> np.ndarray:
+        """Draws (samples, rows) of the mean curve or of an observed score at ``rows``
+        (``x``, ``series_idx``, ``family_idx``, ``chance``, ``ceiling``, ``n_items``): each row
+        at its own family's shift and with its own number of items."""
+        from .crossval import _delta, param_draws
 
         values = param_draws(self)
         D = next(iter(values.values())).shape[0]
-        d = self.model.data_arrays(md, grid)
+        d = self.model.data_arrays(self.model_data, rows)
         s = d["series_idx"]
         theta = {n: values[n][:, s] for n in self.model.series_param_names()}
         floor = values["floor"][:, s] if "floor" in values else None
-        lmu, _ = self.model.log_mean(np, d, theta, values["lapse_logit"][:, s], floor)
+        lmu, _ = self.model.log_mean(np, d, theta, values["lapse_logit"][:, s], floor,
+                                     _delta(self, rows, D))
         out = np.exp(lmu)
         if kind == "score":
-            like = md.likelihood
+            like = self.model_data.likelihood
             noise = values[like.noise][:, s] if like.noise else None
             rng = np.random.default_rng(self.config.seed if seed is None else seed)
-            out = like.draw(rng, out, noise, grid["n_items"].to_numpy(float)[None, :])
-        labels = self.series["label"].to_numpy()[idx]
-        return xr.DataArray(out.reshape(D, len(idx), len(x)), dims=("sample", "series", "scale"),
-                            coords={"series": labels, "scale": x}, name=kind)
+            out = like.draw(rng, out, noise, rows["n_items"].to_numpy(float)[None, :])
+        return out
 
     def predictive_check(self, series: Any = None, mass: float = 0.99) -> pd.DataFrame:
         """Each observed score against the central ``mass`` interval of its posterior
-        predictive distribution (:meth:`predict` with ``kind="score"``: the mean curve, the
-        noise model and item sampling, at the row's scale; seeded by the fit's seed).
+        predictive distribution (as :meth:`predict` with ``kind="score"``: the mean curve, the
+        noise model and item sampling; at the row's own scale, family and number of items;
+        seeded by the fit's seed).
 
         Parameters
         ----------
@@ -347,8 +355,7 @@ class Fit:
         parts = []
         for s in idx:
             g = obs[obs["series_idx"] == s]
-            pred = self.predict(g["x"].to_numpy(), series=s, kind="score").values[:, 0, :]
-            lo, hi = np.quantile(pred, [a, 1 - a], axis=0)
+            lo, hi = np.quantile(self._predictive_draws(g, "score", None), [a, 1 - a], axis=0)
             y = g["y"].to_numpy(float)
             parts.append(pd.DataFrame({"row": g.index.to_numpy(), "series_idx": s,
                                        "x": g["x"].to_numpy(float), "y": y, "lo": lo, "hi": hi,
