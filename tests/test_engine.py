@@ -451,3 +451,28 @@ def test_population_chain_draws_do_not_depend_on_how_its_chains_are_grouped(monk
             np.testing.assert_array_equal(other.hyper[k], v)
         np.testing.assert_array_equal(other.accept_index, runs[0].accept_index)
     assert 0 < runs[0].accept_index.mean() < 1
+
+
+def test_importance_programs_run_in_fixed_chunks(monkeypatch):
+    """One compiled shape serves every number of proposal draws: positions go in chunks of
+    IS_CHUNK, the last one padded, and the results come back in order, without the padding,
+    for array and list results alike."""
+    from emergence import engine
+
+    monkeypatch.setattr(engine, "IS_CHUNK", 4)
+    shapes: list[tuple[int, ...]] = []
+
+    def logp(pos, d):  # stands for a vmapped program: sees one chunk at a time
+        shapes.append(pos[0].shape)
+        return pos[0][:, 0] * d + pos[1][:, 0]
+
+    def constrain(pos):
+        return [np.exp(p) for p in pos]
+
+    pos = [np.arange(10.0).reshape(10, 1), np.ones((10, 1))]
+    out = engine._in_chunks(logp)(pos, 2.0)
+    np.testing.assert_array_equal(out, 2.0 * np.arange(10.0) + 1.0)
+    assert shapes == [(4, 1)] * 3
+    cons = engine._in_chunks(constrain)(pos)
+    assert isinstance(cons, list) and [c.shape for c in cons] == [(10, 1), (10, 1)]
+    np.testing.assert_array_equal(cons[0], np.exp(pos[0]))

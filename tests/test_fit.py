@@ -111,6 +111,12 @@ def test_family_offsets_and_estimated_chance():
     assert np.all(np.abs(np.median(floor, axis=0) - 0.25) < 0.03)
     mu = fit.curve(np.array([8.0, 12.0]), 0, family="B")
     assert mu.shape[1] == 2 and np.all(np.median(mu, axis=0)[1] > np.median(mu, axis=0)[0])
+    # each row is predicted at its own family's shift (Fit.predictive_check; until 2026-11-28
+    # every row was predicted at family A's curve, and family B's rising rows fell outside)
+    pc = fit.predictive_check(mass=0.99)
+    mid = (pc["lo"] + pc["hi"]) / 2
+    assert len(pc) == len(frame) and pc["outside"].sum() <= 1
+    assert (mid - pc["y"]).abs().max() < 0.1
 
 
 def test_atomic_write_gives_normal_file_permissions(tmp_path):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import emergence as em
@@ -95,23 +94,3 @@ def test_the_curve_panel_rings_the_misfit_and_draws_the_new_score_interval(plant
                 if ln.get_markeredgecolor() == MISFIT or ln.get_linestyle() == "-."]
     plt.close(fig)
 
-
-def test_each_row_is_checked_at_its_own_family_shift():
-    """With family offsets, a row is predicted at its family's shifted scale (and with its own
-    number of items): family B's curve rises a decade after family A's; checked against family
-    A's curve (as predictions were until 2026-11-28) its mid-rise scores would be off by
-    about 0.5."""
-    x = np.linspace(8, 11.5, 8)
-    a = simulate_table("sigmoid", [{"task": "t", "x0": 9.5, "logk": np.log(4.4 / 0.8),
-                                    "lapse": 0.05}], x, n_items=800, seed=5, family="A")
-    b = simulate_table("sigmoid", [{"task": "t", "x0": 10.5, "logk": np.log(4.4 / 0.8),
-                                    "lapse": 0.05}], x, n_items=800, seed=6, family="B")
-    b["model"] = b["model"] + "-b"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit = em.fit(pd.concat([a, b], ignore_index=True), seed=3, draws=300, tune=300,
-                     families="offset")
-    pc = fit.predictive_check(mass=PPC_MASS)
-    assert len(pc) == 16 and pc["outside"].sum() <= 1
-    mid = (pc["lo"] + pc["hi"]) / 2
-    assert (mid - pc["y"]).abs().max() < 0.1
