@@ -211,9 +211,9 @@ def fold_draws(fit: Any, sampler: Any, data: list[np.ndarray], labels: list[str]
     an effective sample size) the fold is sampled by HMC, with the seeds it would have had
     without this step.
     """
-    from .engine import first_draws
+    from .engine import first_draws, reference_draws
 
-    stage1 = fit.tree["stage1"]
-    full = {k: np.moveaxis(np.asarray(stage1[k].values), -1, 0) for k in sampler.program.var_names}
-    reference = {f: {k: v[s] for k, v in full.items()} for f, s in enumerate(series)}
+    by_label = reference_draws(fit.tree, sampler.program.var_names)
+    curves = fit.series["label"].tolist()
+    reference = {f: by_label[curves[s]] for f, s in enumerate(series)}
     return first_draws(sampler, data, labels, int(fit.config.seed), reference)[0]
