@@ -155,34 +155,27 @@ def test_sigmoid_is_fitted_once_when_the_fits_run_one_after_the_other(monkeypatc
     assert calls == ["tcp://not-used:8786"]
 
 
-def test_backtest_waiting_for_the_sigmoid_fit_does_not_hang_when_it_is_never_made(
-        monkeypatch) -> None:
-    """The back-test waits for the sigmoid fit (its reference). If the comparison job fails
-    before making that fit, the check raises the comparison's error instead of waiting."""
+@pytest.mark.parametrize("broken, models, cv, message", [
+    # the comparison job fails before making the fit the back-test waits for
+    ("compare", ["sigmoid", "powerlaw"], "loso", "comparison failed before fitting"),
+    # the sigmoid fit itself fails: its own error, not the waiting back-test's
+    ("sigmoid", ["sigmoid"], "none", "the sigmoid fit failed"),
+])
+def test_the_backtest_waiting_for_the_sigmoid_fit_never_hangs(monkeypatch, broken, models, cv,
+                                                              message) -> None:
+    """The back-test waits for the sigmoid fit (its reference). If the job that makes it fails
+    (in the comparison before fitting, or in the fit itself), the check raises that job's own
+    error instead of waiting forever."""
 
-    def broken_compare(*args, **kwargs):
-        raise ValueError("comparison failed before fitting (test)")
+    def fail(*args, **kwargs):
+        raise ValueError(f"{message} (test)")
 
-    monkeypatch.setattr(compare_module, "compare", broken_compare)
+    if broken == "compare":
+        monkeypatch.setattr(compare_module, "compare", fail)
+    else:
+        monkeypatch.setattr(check_module, "_sigmoid_fit", fail)
     monkeypatch.setattr(check_module, "_forecast_calls",
                         lambda table, cfg, scheduler, reference: {"ref": reference})
     cfg = check_module.make_config(None, seed=1)
-    with pytest.raises(ValueError, match="comparison failed before fitting"):
-        check_module._fits(_table(), cfg, ["sigmoid", "powerlaw"], "loso", True, False, True,
-                           None, [])
-
-
-def test_a_failing_sigmoid_fit_raises_its_own_error_not_the_waiting_backtests(
-        monkeypatch) -> None:
-    """The sigmoid fit itself fails: the check raises that error; the back-test waiting for
-    the fit stops instead of hanging."""
-
-    def broken_fit(*args, **kwargs):
-        raise ValueError("the sigmoid fit failed (test)")
-
-    monkeypatch.setattr(check_module, "_sigmoid_fit", broken_fit)
-    monkeypatch.setattr(check_module, "_forecast_calls",
-                        lambda table, cfg, scheduler, reference: {"ref": reference})
-    cfg = check_module.make_config(None, seed=1)
-    with pytest.raises(ValueError, match="the sigmoid fit failed"):
-        check_module._fits(_table(), cfg, ["sigmoid"], "none", True, False, True, None, [])
+    with pytest.raises(ValueError, match=message):
+        check_module._fits(_table(), cfg, models, cv, True, False, True, None, [])
