@@ -226,3 +226,18 @@ def test_cli_sbc_checks_the_sampler_settings_fit_uses():
         assert getattr(cli, name) == getattr(fit_defaults, name), name
     items = inspect.signature(sbc).parameters["n_items"].default
     assert inspect.signature(sbc_command).parameters["n_items"].default == items
+
+
+def test_closed_stdout_pipe_still_writes_the_result(tmp_path):
+    """``emergence check ... --json out.json | head``: the reader goes away before the verdicts
+    are printed; the command still finishes, writes its JSON and prints no error. (The read
+    end is closed before the child writes, so its first print meets a closed pipe.)"""
+    out = tmp_path / "out.json"
+    proc = subprocess.Popen([sys.executable, "-m", "emergence", "check", str(_flat_csv(tmp_path)),
+                             "--json", str(out), "--no-progress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 0, err
+    assert "error" not in err.lower() and "Broken pipe" not in err
+    assert len(json.loads(out.read_text(encoding="utf-8"))["records"]) == 2

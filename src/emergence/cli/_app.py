@@ -206,11 +206,54 @@ def main(argv: Sequence[str] | None = None) -> None:
     if "--debug" in args[:cut]:
         args = [a for i, a in enumerate(args) if a != "--debug" or i >= cut]
         os.environ[_DEBUG_ENV] = "1"
+    if not isinstance(sys.stdout, _ClosedPipeSafe) and sys.stdout is not None:
+        sys.stdout = _ClosedPipeSafe(sys.stdout)
     try:
         app(args=args, prog_name="emergence")
     except KeyboardInterrupt:  # raised outside a command (while importing, parsing)
         err_console.print(f"[bold red]{INTERRUPTED_MESSAGE}[/]", highlight=False)
         raise SystemExit(EXIT_INTERRUPTED) from None
+
+
+class _ClosedPipeSafe:
+    """``sys.stdout`` that drops the console output once its reader has gone.
+
+    ``emergence check FOLDER --json out.json | head`` closes the pipe after ten lines; the
+    next print raised ``BrokenPipeError``, which stopped the command before it wrote
+    ``out.json`` (and printed a misleading "check the path" error). Now the rest of the
+    output goes to ``os.devnull`` and the command runs to its end.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._gone = False
+
+    def write(self, text: str) -> int:
+        if not self._gone:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._drop()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self._gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._drop()
+
+    def _drop(self) -> None:
+        """Point the stream's file descriptor at os.devnull (Python's own flush at exit then
+        finds a reader) and drop whatever follows."""
+        self._gone = True
+        with contextlib.suppress(OSError, ValueError):
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, self._stream.fileno())
+            os.close(null)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def show_warnings(caught: list[warnings.WarningMessage]) -> None:
