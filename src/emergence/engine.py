@@ -224,7 +224,6 @@ class CurveProgram:
 def compile_curve(model_cls: Any, md: Any, n_rows: int) -> CurveProgram:
     """Compile ``model_cls.build_curve(md, n_rows)`` to JAX with its data as inputs."""
     _jax()
-    import pytensor.tensor as pt
     from pymc.sampling.jax import get_jaxified_graph
     from pytensor.graph.replace import graph_replace
 
@@ -247,13 +246,35 @@ def compile_curve(model_cls: Any, md: Any, n_rows: int) -> CurveProgram:
         inputs=[*model.value_vars, *inputs], outputs=[prior]))
     con_fn = built_when_called(lambda: get_jaxified_graph(
         inputs=model.value_vars, outputs=model.replace_rvs_by_values(free)))
+    init_for, to_value, prior_draw = _context_functions(model, md)
+    return CurveProgram(
+        logp=lambda pos, data: logp_fn(*pos, *data)[0],
+        prior_logp=lambda pos, data: prior_fn(*pos, *data)[0],
+        constrain=lambda pos: con_fn(*pos),
+        value_names=[v.name for v in model.value_vars],
+        var_names=[v.name for v in free],
+        data_names=[v.name for v in shared],
+        init_for=init_for,
+        n_rows=n_rows,
+        prior_draw=prior_draw,
+        unconstrain=to_value,
+    )
+
+
+def _context_functions(model: Any, md: Any) -> tuple[Callable[..., Any], ...]:
+    """The host-side functions of a curve program that read the model's context values:
+    initial point, constrained -> unconstrained values, stage-1 prior draws.
+
+    The context values are shared variables of the one model: they are set and read in one
+    step under :data:`PYTENSOR_LOCK` (check runs jobs of the same model on several threads).
+    """
+    import pytensor.tensor as pt
     from pymc.initial_point import make_initial_point_fn
 
+    free = list(model.free_RVs)
     ip_fn = make_initial_point_fn(model=model, return_transformed=True)
-    ctx_vars = {v.name: v for v in shared if v.name.startswith("ctx_")}
+    ctx_vars = {v.name: v for v in model.data_vars if v.name.startswith("ctx_")}
 
-    # the context values are shared variables of the one model: set and read them as one
-    # step (check runs jobs of the same model on several threads)
     def init_for(context: dict[str, float]) -> list[np.ndarray]:
         with PYTENSOR_LOCK:
             for k, v in context.items():
@@ -278,18 +299,7 @@ def compile_curve(model_cls: Any, md: Any, n_rows: int) -> CurveProgram:
                    ) -> list[np.ndarray]:
         return to_value([md.priors[rv.name].draw(n, context, seed=rng) for rv in free], context)
 
-    return CurveProgram(
-        logp=lambda pos, data: logp_fn(*pos, *data)[0],
-        prior_logp=lambda pos, data: prior_fn(*pos, *data)[0],
-        constrain=lambda pos: con_fn(*pos),
-        value_names=[v.name for v in model.value_vars],
-        var_names=[v.name for v in free],
-        data_names=[v.name for v in shared],
-        init_for=init_for,
-        n_rows=n_rows,
-        prior_draw=prior_draw,
-        unconstrain=to_value,
-    )
+    return init_for, to_value, prior_draw
 
 
 def _schedule(tune: int) -> tuple[np.ndarray, np.ndarray]:
