@@ -85,7 +85,8 @@ def format_p(p: float) -> str:
 
 
 def log_decade_axis(ax: Any, lo: float, hi: float, *, axis: str = "x", max_labels: int = 6) -> None:
-    """Log axis from 10**lo to 10**hi labelled ``10^k`` at whole decades only.
+    """Log axis from 10**lo to 10**hi labelled ``10^k`` at whole decades only, with
+    unlabelled minor ticks at 2 and 5 times each power of ten.
 
     The range is widened to whole decades when it spans fewer than two (so there are always
     two labels), and labels are thinned to at most ``max_labels``: they never overlap.
@@ -100,7 +101,7 @@ def log_decade_axis(ax: Any, lo: float, hi: float, *, axis: str = "x", max_label
     >>> [round(float(np.log10(v))) for v in ax.get_xlim()]
     [9, 10]
     """
-    from matplotlib.ticker import FixedLocator, LogFormatterMathtext, NullFormatter
+    from matplotlib.ticker import FixedLocator, LogFormatterMathtext, LogLocator, NullFormatter
 
     if hi - lo < 2:
         lo, hi = math.floor(lo), max(math.ceil(hi), math.floor(lo) + 1)
@@ -112,6 +113,10 @@ def log_decade_axis(ax: Any, lo: float, hi: float, *, axis: str = "x", max_label
     (ax.set_xlim if axis == "x" else ax.set_ylim)(10.0**lo, 10.0**hi)
     a.set_major_locator(FixedLocator(ticks))
     a.set_major_formatter(LogFormatterMathtext())
+    # unlabelled minor ticks at 2 and 5 x each power of ten: matplotlib's default eight per
+    # decade made building and drawing the tick objects a third of the curve pages' time
+    # (130 OPT panels: 26.6 -> 19.6 s, 2026-11-28)
+    a.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
     a.set_minor_formatter(NullFormatter())
 
 
