@@ -69,6 +69,23 @@ def test_save_load_roundtrip(sim_fit, tmp_path):
     pd.testing.assert_frame_equal(back.summary(), fit.summary())
     assert back.table.data["task"].tolist() == fit.table.data["task"].tolist()
     assert not list(tmp_path.glob(".*tmp"))  # atomic write left no temporary file
+    assert back.model_data.likelihood == fit.model_data.likelihood
+
+
+def test_old_saved_fit_loads_with_the_likelihood_it_was_fitted_with():
+    """tests/fixtures/report_fit.nc was saved (config likelihood "auto") when "auto" meant
+    betabinomial: its posterior holds log_phi, not log_tau. Loaded under today's meaning of
+    "auto" (logitnormal) its predictions raised KeyError 'log_tau' and so did every report of
+    it; it must load as the beta-binomial fit it is."""
+    from pathlib import Path
+
+    old = em.load_fit(Path(__file__).parent / "fixtures" / "report_fit.nc")
+    assert "log_phi" in old.tree["posterior"] and "log_tau" not in old.tree["posterior"]
+    assert old.model_data.likelihood.name == "betabinomial"
+    assert old.config.likelihood == "betabinomial"
+    rows = old.predictive_check(0)
+    assert len(rows) == int((old.model_data.obs["series_idx"] == 0).sum())
+    assert np.all(rows["lo"] <= rows["hi"])
 
 
 def test_seed_reproducible():

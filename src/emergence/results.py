@@ -23,6 +23,7 @@ from .coverage import flat_at_chance, prior_series_draws, sampling_diagnostics, 
 from .data import ScoreTable, as_table
 from .inference import CompiledSampler, Timing, check_diagnostics, diagnostic_failures, diagnostics
 from .models import CurveModel, ModelData, get
+from .models.likelihoods import get_likelihood
 
 DERIVED = ("width", "threshold", "ceiling", "lapse", "chance_floor")
 
@@ -503,6 +504,8 @@ class Fit:
             "notes": json.dumps(list(self.table.notes)),
             "selection": json.dumps(self.table.selection, default=str),
             "timing": json.dumps({"compile": self.timing.compile, "sample": self.timing.sample}),
+            # what "auto" resolved to when fitted (its meaning has changed between versions)
+            "likelihood": self.model_data.likelihood.name,
         })
         return atomic_write(path, lambda p: tree.to_netcdf(p, engine="h5netcdf"))
 
@@ -533,6 +536,9 @@ def load_fit(path: str | Path) -> Fit:
     if "config" not in attrs:
         raise ValueError(f"{str(path)!r} is not a fit saved by emergence (no 'config' attribute).")
     config = Config.from_dict(json.loads(attrs["config"]))
+    fitted = _fitted_likelihood(tree, config)
+    if fitted != get_likelihood(config.likelihood).name:
+        config = config.replace(likelihood=fitted)
     data = dataset_to_frame(tree["score_table"].to_dataset())
     dropped = dataset_to_frame(tree["dropped_rows"].to_dataset())
     table = ScoreTable(data=data, scale=attrs["scale"], dropped=dropped, source=attrs["source"],
@@ -545,6 +551,26 @@ def load_fit(path: str | Path) -> Fit:
     t = json.loads(attrs.get("timing", "{}"))
     return Fit.from_tree(core, config, table, md,
                          Timing(t.get("compile", 0.0), t.get("sample", 0.0)))
+
+
+def _fitted_likelihood(tree: Any, config: Config) -> str:
+    """The likelihood a saved posterior was fitted with.
+
+    Files saved since 2026-11-28 record it (``likelihood`` attribute). For an older file whose
+    config says ``"auto"`` it is read off the posterior's noise parameter: ``"auto"`` meant
+    ``betabinomial`` (``log_phi``) before it meant ``logitnormal`` (``log_tau``), and loading
+    such a file under today's meaning paired its draws with the wrong likelihood (its
+    predictions failed: no ``log_tau`` in the posterior).
+    """
+    if "likelihood" in tree.attrs:
+        return str(tree.attrs["likelihood"])
+    if config.likelihood != "auto":
+        return config.likelihood
+    post = tree["posterior"]
+    for name in ("logitnormal", "betabinomial"):
+        if get_likelihood(name).noise in post:
+            return name
+    return "binomial"
 
 
 def add_derived(tree: Any, model: type[CurveModel], md: ModelData, config: Config) -> Any:
