@@ -1001,7 +1001,9 @@ def first_draws(sampler: CurveSampler, data: list[np.ndarray], labels: list[str]
     values = {k: np.full((S, C, D), np.nan) for k in sampler.program.var_names}
     divergent, step = np.zeros((S, C, D), bool), np.full((S, C), np.nan)
     took, khat, ess = np.zeros(S, bool), np.full(S, np.nan), np.full(S, np.nan)
-    tried = np.array(sorted(reference or {}), int)
+    # a reference without every sampled parameter (e.g. no estimated floor) proposes nothing
+    tried = np.array(sorted(s for s, r in (reference or {}).items()
+                            if all(k in r for k in sampler.program.var_names)), int)
     if len(tried):
         ref = {k: np.stack([reference[int(s)][k] for s in tried])  # type: ignore[index]
                for k in sampler.program.var_names}
