@@ -347,9 +347,16 @@ def test_loso_per_series_folds_cover_every_unit():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", em.ConvergenceWarning)
         c = em.compare(df, models=["sigmoid", "loglinear"], folds="series", seed=1, **FAST)
-    # one refit per (series, scale): 2 x 5 per model, each unit scored exactly once
-    assert (c.diagnostics.groupby("model").size() == 10).all()
-    assert len(c.pointwise) == 10 and np.isfinite(c.pointwise[c.models].to_numpy()).all()
+    # the per-curve engine: one full-data fit per (model, series) in the diagnostics; every
+    # (series, scale) unit scored exactly once, by PSIS where its Pareto k <= 0.7 and by an
+    # exact refit of the curve without that scale where not (until session 18 this test
+    # expected the joint engine's one refit per unit: 2 x 5 diagnostics rows per model)
+    assert (c.diagnostics.groupby("model").size() == 2).all()
+    pw = c.pointwise
+    assert len(pw) == 10 and not pw.duplicated(["series_idx", "x"]).any()
+    assert np.isfinite(pw[c.models].to_numpy()).all()
+    for m in c.models:
+        assert (pw[f"refit_{m}"] | (pw[f"pareto_k_{m}"] <= 0.7)).all()
 
 
 @pytest.mark.slow  # heavy: moved out of the default suite (5-minute budget)
