@@ -115,7 +115,8 @@ def log_decade_axis(ax: Any, lo: float, hi: float, *, axis: str = "x", max_label
     a.set_major_formatter(LogFormatterMathtext())
     # unlabelled minor ticks at 2 and 5 x each power of ten: matplotlib's default eight per
     # decade made building and drawing the tick objects a third of the curve pages' time
-    # (130 OPT panels: 26.6 -> 19.6 s, 2026-11-28)
+    # (130 OPT panels built and written: 26.6-28.7 -> 20.4-20.6 s, benchmarks/report_speed.py,
+    # 2026-11-28)
     a.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
     a.set_minor_formatter(NullFormatter())
 

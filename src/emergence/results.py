@@ -599,15 +599,13 @@ def _reference_draws(reference: Fit | dict[str, Any] | None, model: type[CurveMo
     names = [p.name for p in model.all_params(md.likelihood)]
     if isinstance(reference, dict):  # already by label (a back-test task on a Dask worker)
         have = set.intersection(*(set(v) for v in reference.values())) if reference else set()
-        missing = [n for n in names if n not in have]
         s1 = reference
     else:
         s1 = reference.tree.children.get("stage1") if hasattr(reference, "tree") else None
-        missing = [] if s1 is None else [n for n in names if n not in s1.data_vars]
+        have = set() if s1 is None else set(s1.data_vars)
+    missing = [n for n in names if n not in have]
     # an estimated chance floor is a stage-1 parameter too (the engine samples it): keep it
-    extra = set(s1.data_vars) if s1 is not None and not isinstance(s1, dict) else (
-        have if isinstance(reference, dict) else set())
-    names += [n for n in ("floor",) if n in extra]
+    names += [n for n in ("floor",) if n in have]
     if s1 is None or missing:
         raise ConfigError(
             f"reference must be a per-curve-engine fit of the {model.name!r} model with the "
