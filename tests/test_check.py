@@ -225,6 +225,30 @@ def test_preferred_smooth_model_decides_only_without_conflict(p_sharp, n_in, ver
     assert ("sharp_vs_smooth_model" in rec["reasons"]) == (p_sharp > 0.9)
 
 
+@pytest.mark.parametrize("p_sharp, pool, verdict, flagged", [
+    (0.9765, 36.0, "undetermined", True),  # ObsScaling arithmetic_3da GPT-Neo/J's numbers
+    (0.9765, 5000.0, "emergent", False),  # the same share of many effective draws
+    (0.03, 40.0, "undetermined", True),  # smooth call within MC error of 0.1
+    (0.0, 40.0, "smooth", False),  # no draw sharp: Wilson upper bound z^2 / (n + z^2) = 0.09
+    (0.5, 10.0, "undetermined", False),  # no call to protect
+])
+def test_a_call_within_monte_carlo_error_of_a_threshold_is_not_made(p_sharp, pool, verdict,
+                                                                     flagged):
+    """P(sharp) is a share of draws; with few effective draws behind it (``ess_pool``: the
+    per-curve engine's pooled draws are picked from the curve's stage-1 draws) the share's
+    Wilson interval may straddle 0.9 or 0.1, and then no sharp or smooth call is made."""
+    from emergence.check import _verdict
+    from emergence.config import make_config
+
+    row = _row(p_sharp=p_sharp, preferred="indistinguishable", n_in_transition=3,
+               ess_bulk_min=4000.0, ess_pool=pool)
+    rec = _verdict(row, None, make_config(), None, None)
+    assert rec["verdict"] == verdict, rec["reasons"]
+    assert ("mc_uncertain" in rec["reasons"]) == flagged
+    if flagged:
+        assert "effective draws" in rec["messages"][rec["reasons"].index("mc_uncertain")]
+
+
 @pytest.mark.slow
 def test_prior_sensitivity_on_the_joint_engine():
     """psense needs a log-likelihood group: the joint model's likelihood is a Potential, so it

@@ -11,9 +11,15 @@ log k and of the population's mu/sigma of x0 and log k must agree within Monte C
     |q_percurve - q_joint| <= 4 * sqrt(mcse_percurve^2 + mcse_joint^2)
 
 with each MCSE arviz's ``mcse(method="quantile")`` (which accounts for autocorrelation through
-the ESS). Under equal posteriors the standardised difference is about N(0, 1); 48 quantities
-are compared, and 4 SE keeps the chance of a false alarm below 48 * 6e-5 = 0.3 %. Measured
-(2026-11-26, seed 11): largest |z| 2.9, all differences <= 0.02 (decades or log k units).
+the ESS). The per-curve engine's curve draws are picked from a finite pool, each curve's
+stage-1 draws, whose own Monte Carlo error arviz's ESS of the picked draws does not see: a
+curve quantity's variance adds the pool's, ``mcse**2 * ess_quantile / ess_pool``
+(``engine.pool_ess``; the population's quantities are not picked from a pool). Without that
+term the test failed at 1 of 48 (2026-11-28, curve 0's median x0, z = -4.33); over 20 seeds
+the spread of the per-curve quantiles was 1.46 times arviz's MCSE (median, up to 2.5), their
+mean within |z| <= 2.8 of the joint run's (docs/validation.md). Under equal posteriors the
+standardised difference is about N(0, 1); 48 quantities are compared, and 4 SE keeps the
+chance of a false alarm below 48 * 6e-5 = 0.3 %.
 """
 
 from __future__ import annotations
@@ -48,13 +54,18 @@ def _standardised_differences() -> pd.DataFrame:
         for engine, kw in runs.items():
             f = em.fit(table, engine=engine, seed=11, **kw)
             posts[engine] = f.tree["posterior"].to_dataset()[NAMES]
+            if engine == "percurve":
+                pool = f.tree["curve_diagnostics"]["ess_pool"].values
     rows = []
     for p in QUANTILES:
         q = {e: post.quantile(p, dim=("chain", "draw")) for e, post in posts.items()}
         se = {e: az.mcse(post, method="quantile", prob=p) for e, post in posts.items()}
+        ess = az.ess(posts["percurve"], method="quantile", prob=p)
         for v in NAMES:
             a, b = (np.atleast_1d(q[e][v].values) for e in runs)
             sa, sb = (np.atleast_1d(se[e][v].values) for e in runs)
+            if v in ("x0", "logk"):  # picked from the curve's pool of stage-1 draws
+                sa = sa * np.sqrt(1.0 + ess[v].values / pool)
             for i in range(len(a)):
                 rows.append({"quantile": p, "name": v, "curve": i, "percurve": a[i],
                              "joint": b[i], "z": (a[i] - b[i]) / np.hypot(sa[i], sb[i])})

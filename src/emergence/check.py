@@ -87,6 +87,11 @@ REASONS: dict[str, str] = {
     "noise_model_sensitive": "the call depends on the noise model: P(sharp) = {p_sharp:.2f} with "
                              "model-to-model variation (logit-normal) but {p_sharp_alt:.2f} "
                              "with {alt_likelihood} noise; the data do not settle it",
+    "mc_uncertain": "P(sharp) = {p_sharp_avg:.2f} rests on about {ess_mc:.0f} effective draws "
+                    "(the pooled posterior was drawn from {ess_pool:.0f} effective stage-1 "
+                    "draws): within Monte Carlo error it lies in {mc_lo:.2f}-{mc_hi:.2f}, on "
+                    "both sides of a decision threshold (0.1 / 0.9). Fit again with more draws "
+                    "(e.g. draws=4000)",
     "pooling_sensitive": "the call depends on pooling: P(sharp) = {p_sharp:.2f} pooled across "
                          "curves but {p_sharp_nopool:.2f} for this curve alone",
     "unpredicted_jump": "the largest model scores above the 90 % forecast made from the smaller "
@@ -128,7 +133,7 @@ BLOCK_EMERGENT = ("no_scale_in_rise", "prior_driven_width", "above_chance_at_sma
 #: over 2.2 decades, midpoint above 20B) was then called ``smooth`` because a logistic's tails
 #: are symmetric, not because the rise was seen.
 BLOCK_CALL = ("noise_model_sensitive", "pooling_sensitive", "ppc_misfit", "uninformed_width",
-              "threshold_beyond_range")
+              "threshold_beyond_range", "mc_uncertain")
 #: Posterior predictive interval mass of the misfit check.
 PPC_MASS = 0.99
 #: Threads for check's independent fits (the comparison, whose models run on threads of their
@@ -323,6 +328,39 @@ def prior_sensitivity(f: Fit, threshold: float = 0.05) -> pd.DataFrame:
 
 def _call(p: float) -> str:
     return "sharp" if p > P_DECISIVE else "smooth" if p < 1 - P_DECISIVE else "uncertain"
+
+
+#: Standard errors either side of a probability for the Monte Carlo check of a call.
+MC_Z = 2.0
+
+
+def mc_interval(p: float, n: float, z: float = MC_Z) -> tuple[float, float]:
+    """Wilson score interval of a probability estimated as a share ``p`` of ``n`` effective
+    draws (``z`` standard errors): where the estimate may lie within Monte Carlo error. Unlike
+    ``p +- z sqrt(p (1 - p) / n)`` it does not collapse at 0 or 1.
+
+    Examples
+    --------
+    >>> [round(v, 3) for v in mc_interval(0.9765, 36)]  # 36 effective draws
+    [0.861, 0.996]
+    >>> [round(v, 3) for v in mc_interval(0.9765, 4000)]
+    [0.971, 0.981]
+    """
+    c = z * z / n
+    mid = (p + c / 2) / (1 + c)
+    half = z * np.sqrt(p * (1 - p) / n + c / (4 * n)) / (1 + c)
+    return float(mid - half), float(mid + half)
+
+
+def _effective_draws(r: pd.Series) -> tuple[float, float]:
+    """Effective draws behind a curve's P(sharp): the sampler's (``ess_bulk_min``) combined
+    with the stage-1 pool's (``ess_pool``, :func:`emergence.engine.pool_ess`) as
+    ``1 / n = 1 / ess + 1 / pool`` (the pool's Monte Carlo error adds to the population
+    chain's), and the pool's own (NaN without a population step)."""
+    ess, pool = float(r.get("ess_bulk_min", np.nan)), float(r.get("ess_pool", np.nan))
+    if not np.isfinite(pool):
+        return ess, pool
+    return 1.0 / (1.0 / ess + 1.0 / pool), pool
 
 
 def alternative_likelihood(table: ScoreTable) -> str:
@@ -884,6 +922,12 @@ def _sharpness(r: pd.Series, reasons: list[str], ctx: dict[str, Any]) -> str:
         reasons.append("comparison_indistinguishable")
     call = _call(p_eff)
     reasons.append({"sharp": "sharp", "smooth": "smooth_width", "uncertain": "width_uncertain"}[call])
+    n, pool = _effective_draws(r)
+    if call != "uncertain" and np.isfinite(n):
+        lo, hi = mc_interval(p_eff, n)
+        if _call(lo) != call or _call(hi) != call:
+            reasons.append("mc_uncertain")
+            ctx.update(ess_mc=n, ess_pool=pool, mc_lo=lo, mc_hi=hi)
     ctx["p_smooth"] = 1 - p_eff
     if "smooth_model_preferred" in reasons and call == "sharp":
         reasons.append("sharp_vs_smooth_model")

@@ -1241,6 +1241,57 @@ def hyper_ess(hh: np.ndarray, names: list[str]) -> dict[str, float]:
             for j, p in enumerate(names) for i, h in enumerate(("mu", "sigma"))}
 
 
+def pool_ess(index: np.ndarray, n: int, ess1: np.ndarray) -> np.ndarray:
+    """Effective number of independent stage-1 draws behind each curve's pooled posterior.
+
+    The population step picks each curve's draws from a finite pool, its ``n`` stage-1 draws
+    (effective sample size ``ess1``), with weights ``w`` set by the population: an estimate
+    from the pooled draws carries the pool's Monte Carlo error as well as the population
+    chain's, and arviz's ESS of the pooled draws sees only the second (it treats the pool as
+    the posterior). On six simulated curves (docs/validation.md) it overstated the precision of
+    curve quantiles by a median factor 1.46 (up to 2.5) against the spread over 20 seeds.
+
+    Returns ``ess1 * kish / n`` per curve, with ``kish = 1 / sum(w**2)`` the Kish effective
+    size of the weights, estimated without bias from the picks of independent chains
+    (``sum_i c_a[i] c_b[i] / (N_a N_b)`` over chain pairs a != b, picks ``c`` of each pool
+    draw; the two halves of a single chain stand in for a pair). Capped at ``ess1``.
+
+    Parameters
+    ----------
+    index : array (chains, draws, curves)
+        Pool indices picked by the population chain (:attr:`StageTwo.index`).
+    n : int
+        Pool size (stage-1 draws per curve, chains flattened).
+    ess1 : array (curves,)
+        The pool's effective sample size per curve (stage-1 ``ess_bulk_min``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> w = np.r_[np.full(100, 0.008), np.full(900, 0.2 / 900)]  # Kish size 1 / sum(w**2)
+    >>> picks = rng.choice(1000, size=(4, 5000, 1), p=w)
+    >>> kish = 1 / np.sum(w ** 2)
+    >>> round(kish)
+    155
+    >>> est = pool_ess(picks, 1000, np.array([1000.0]))[0]  # an iid pool: ess1 = n
+    >>> bool(abs(est - kish) < 0.05 * kish)
+    True
+    """
+    index = np.asarray(index)
+    if index.shape[0] < 2:  # one chain: its two halves
+        half = index.shape[1] // 2
+        index = np.stack([index[0, :half], index[0, half:2 * half]])
+    C, D, S = index.shape
+    out = np.empty(S)
+    for s in range(S):
+        share = np.stack([np.bincount(index[c, :, s], minlength=n) / D for c in range(C)])
+        tot = share.sum(0)
+        cross = (tot @ tot - np.einsum("cn,cn->", share, share)) / (C * (C - 1))
+        out[s] = 1.0 / max(cross, 1.0 / n)
+    return np.minimum(np.asarray(ess1, float) * out / n, ess1)
+
+
 def _stage_two_programs(dens: Any, chains: int) -> tuple[Callable, Callable]:
     """The jitted start state and block of the population chain for ``dens`` and ``chains``
     chains in all (cached per compiled population, ``dens.key``: the context values are data,
@@ -1365,8 +1416,9 @@ def sample_percurve(model_cls: Any, md: Any, config: Any,
     population's ``mu_*``/``sigma_*``), ``stage1`` (each curve alone under its stage-1
     prior: the no-pooling posterior), ``sample_stats`` (stage-1 divergences per series) and
     ``curve_diagnostics`` (per-series R-hat, ESS and divergences of stage 1, acceptance of the
-    population step, ``light_proposal``: whether the curve's stage-1 draws come from the
-    fallback proposal, see :func:`light_fallback`).
+    population step, ``ess_pool``: the stage-1 draws the population step effectively drew
+    from, :func:`pool_ess`; ``light_proposal``: whether the curve's stage-1 draws come from
+    the fallback proposal, see :func:`light_fallback`).
 
     ``reference`` maps curve labels to constrained stage-1 draws (each (chains, draws)) of the
     same curve under the same model, fitted to related data (:func:`reference_draws`): those
@@ -1403,6 +1455,8 @@ def sample_percurve(model_cls: Any, md: Any, config: Any,
         for k, v in s2.hyper.items():
             post[k] = (("chain", "draw"), v)
         diag_ds["accept_population"] = ("series", s2.accept_index)
+        diag_ds["ess_pool"] = ("series", pool_ess(s2.index, flat[names[0]].shape[1],
+                                                  diag["ess_bulk_min"].to_numpy()))
     stats = xr.Dataset({"diverging": (("chain", "draw", "series"),
                                       np.moveaxis(s1.divergent, 0, -1))},
                        coords=stage1.coords)

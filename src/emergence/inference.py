@@ -159,6 +159,12 @@ def require_complete(tree: Any, draws: int, chains: int) -> None:
 def diagnostics(tree: Any, var_names: list[str], dim: str = "series") -> tuple[pd.DataFrame, dict]:
     """R-hat, bulk/tail ESS per series (worst over ``var_names``) and overall.
 
+    With the per-curve engine (a ``curve_diagnostics`` group) a series' R-hat and ESS are also
+    the worst of its stage-1 values; after a population step ``ess_pool`` is the number of
+    effective stage-1 draws its pooled posterior was drawn from
+    (:func:`emergence.engine.pool_ess`), a bound on the precision of pooled estimates that the
+    ESS of the pooled draws does not see (NaN without one).
+
     Returns
     -------
     per_series : pandas.DataFrame
@@ -175,7 +181,7 @@ def diagnostics(tree: Any, var_names: list[str], dim: str = "series") -> tuple[p
     ess_t = _group(az.ess(tree, var_names=names, method="tail")) if names else None
     n = post.sizes.get(dim, 0)
     per = pd.DataFrame({"rhat_max": np.full(n, np.nan), "ess_bulk_min": np.full(n, np.inf),
-                        "ess_tail_min": np.full(n, np.inf)})
+                        "ess_tail_min": np.full(n, np.inf), "ess_pool": np.full(n, np.nan)})
     overall = {"rhat_max": 1.0, "ess_bulk_min": np.inf, "ess_tail_min": np.inf}
     for v in names:
         r, eb, et = (np.asarray(d[v].values, dtype=float) for d in (rhat, ess_b, ess_t))
@@ -196,6 +202,8 @@ def diagnostics(tree: Any, var_names: list[str], dim: str = "series") -> tuple[p
         per["divergences"] = overall["divergences"]
     if "curve_diagnostics" in tree.children:  # stage 1 of the per-curve engine
         cd = tree["curve_diagnostics"]
+        if "ess_pool" in cd:
+            per["ess_pool"] = cd["ess_pool"].values
         per["rhat_max"] = np.fmax(per["rhat_max"].to_numpy(), cd["rhat_max"].values)
         per["ess_bulk_min"] = np.fmin(per["ess_bulk_min"].to_numpy(), cd["ess_bulk_min"].values)
         per["ess_tail_min"] = np.fmin(per["ess_tail_min"].to_numpy(), cd["ess_tail_min"].values)

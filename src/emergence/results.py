@@ -408,7 +408,9 @@ class Fit:
         threshold_median/lo/hi`` (log10 scale, central ``config.interval`` interval),
         ``width_median/lo/hi`` (decades from 10 % to 90 % of the rise), ``p_sharp``
         (P(width < sharp_width)), ``lapse_median`` (distance of the ceiling from 1),
-        ``rhat_max``, ``ess_bulk_min``, ``divergences`` (whole fit), ``stage1_draws`` (where
+        ``rhat_max``, ``ess_bulk_min``, ``ess_pool`` (effective stage-1 draws behind a pooled
+        posterior, :func:`emergence.engine.pool_ess`; NaN with the joint engine or without
+        pooling), ``divergences`` (whole fit), ``stage1_draws`` (where
         the curve's stage-1 draws come from: ``hmc``, ``prior_is``, ``t_is``, ``light`` or
         ``joint``; docs/engine.md), ``too_sparse``, and the
         sampling diagnostics of :mod:`emergence.coverage`: ``n_in_transition``,
@@ -424,6 +426,7 @@ class Fit:
         d = self._diag_per_series.reset_index(drop=True)
         out["rhat_max"] = d["rhat_max"].to_numpy()
         out["ess_bulk_min"] = d["ess_bulk_min"].to_numpy()
+        out["ess_pool"] = d["ess_pool"].to_numpy()
         out["divergences"] = d["divergences"].to_numpy()
         out["stage1_draws"] = self._stage1_draws()
         out["too_sparse"] = s["too_sparse"].to_numpy()
