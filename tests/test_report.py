@@ -219,3 +219,14 @@ def test_console_table_shows_badges_and_never_breaks_headers_mid_word():
         for _ in range(5):
             warnings.warn("same thing", UserWarning, stacklevel=2)
     assert len(unique_warnings(w)) == 1
+
+
+def test_diagnostics_cell_shows_the_pool_after_a_population_step():
+    """The curve table's diagnostics cell adds ``ess_pool`` (effective stage-1 draws behind a
+    pooled posterior) when there is one; a joint or unpooled fit has none (NaN)."""
+    from emergence.report._sections import _ess_cell
+
+    assert _ess_cell({"rhat_max": 1.0021, "ess_bulk_min": 812.4, "ess_pool": 36.4}) == \
+        "1.002 / 812 / 36"
+    assert _ess_cell({"rhat_max": 1.0021, "ess_bulk_min": 812.4, "ess_pool": np.nan}) == \
+        "1.002 / 812"

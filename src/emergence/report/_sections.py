@@ -172,7 +172,7 @@ def fit_context(fit: Any, records: Sequence[dict[str, Any]], max_figures: int,
                 (_interval(r["width_median"], r["width_lo"], r["width_hi"]),
                  _grey(scope, "width")),
                 (fmt_p(r["p_sharp"]), _grey(scope, "p_sharp")),
-                (f"{r['rhat_max']:.3f} / {r['ess_bulk_min']:.0f}", False),
+                (_ess_cell(r), False),
             ],
             "caveats": codes[i], "badges": [(CV.CAVEATS[c].badge, CV.CAVEATS[c].grey) for c in codes[i]],
             "grey": scope,
@@ -192,6 +192,14 @@ def fit_context(fit: Any, records: Sequence[dict[str, Any]], max_figures: int,
             "diagnostics": _diagnostics(fit), "provenance": _provenance(fit),
             "config": json.dumps(fit.config.as_dict(), indent=1, sort_keys=True),
             "seed": fit.config.seed}
+
+
+def _ess_cell(r: dict[str, Any]) -> str:
+    """R-hat / bulk ESS, and after a population step the effective stage-1 draws its pooled
+    draws were picked from (``ess_pool``)."""
+    cell = f"{r['rhat_max']:.3f} / {r['ess_bulk_min']:.0f}"
+    pool = r.get("ess_pool", float("nan"))
+    return cell + (f" / {pool:.0f}" if pool == pool and pool is not None else "")
 
 
 def _diagnostics(fit: Any) -> dict[str, Any]:
