@@ -384,8 +384,17 @@ def conclusions(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def _undetermined_reason(rec: Mapping[str, Any]) -> str:
+    """The code that kept an undetermined curve from a call, for the headline (a curve without
+    a caveat): codes that block both calls first, then the uncertain width and the codes that
+    block ``emergent``; codes that block nothing (predictability, the comparison) come last.
+
+    >>> _undetermined_reason({"reasons": ["predictable_from_smaller", "smooth_width",
+    ...                                   "mc_uncertain"]})
+    'mc uncertain'
+    """
     reasons = list(rec.get("reasons") or [])
-    for r in ("sharp_vs_smooth_model", "width_uncertain", "prior_sensitive",
+    for r in ("noise_model_sensitive", "pooling_sensitive", "ppc_misfit", "mc_uncertain",
+              "sharp_vs_smooth_model", "width_uncertain", "prior_sensitive",
               "above_chance_at_smallest", "pareto_k_high"):
         if r in reasons:
             return r.replace("_", " ")
