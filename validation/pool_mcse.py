@@ -6,7 +6,7 @@ curve quantile's Monte Carlo error has two parts: the population chain's, which 
 ``engine.pool_ess`` estimates the pool's effective size; the corrected standard error is
 ``mcse * sqrt(1 + ess_quantile / ess_pool)``.
 
-This script fits the six-curve case of ``tests/test_engine_equivalence.py`` with
+This script fits the six-curve case of ``tests/test_engine_equivalence.py`` (its ``_table``) with
 ``engine="percurve"`` (4 x 2000 draws) under ``--seeds`` seeds and compares, for the 5 %,
 50 % and 95 % quantiles of every curve's x0 and log k and of the population parameters, the
 spread of the quantile over seeds with the mean arviz MCSE and the mean corrected SE.
@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import warnings
+from pathlib import Path
 
 import arviz as az
 import numpy as np
@@ -26,17 +28,11 @@ import pandas as pd
 
 import emergence as em
 from emergence._io import atomic_write_json
-from emergence.simulate import simulate_families
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from test_engine_equivalence import _table  # the test's six curves
 
 NAMES = ["x0", "logk", "mu_x0", "sigma_x0", "mu_logk", "sigma_logk"]
-
-
-def _table() -> object:
-    x = np.linspace(8.0, 11.0, 8)
-    rng = np.random.default_rng(5)
-    truths = pd.DataFrame({"task": [f"t{i}" for i in range(6)], "x0": np.linspace(8.8, 10.2, 6),
-                           "logk": rng.normal(1.2, 0.5, 6), "chance": 0.0, "lapse": 0.1})
-    return em.load_scores(simulate_families(truths, x, seed=7, n_items=500), warn=False)
 
 
 def _one(table: object, seed: int) -> list[dict]:
