@@ -241,3 +241,22 @@ def test_closed_stdout_pipe_still_writes_the_result(tmp_path):
     assert proc.wait() == 0, err
     assert "error" not in err.lower() and "Broken pipe" not in err
     assert len(json.loads(out.read_text(encoding="utf-8"))["records"]) == 2
+
+
+def test_help_shows_the_defaults_that_are_used():
+    """``--help`` reads each option's default from Config (or the command's own defaults): it
+    said draws 2000, tune 1000 and chains 2 while Config used 500, 500 and 4."""
+    import re
+
+    from emergence.config import Config
+    from emergence.design import REFIT_DEFAULTS
+
+    def shown(command: str, option: str) -> str:
+        text = runner.invoke(app, [command, "--help"], env={"COLUMNS": "250"}).output
+        line = next(ln for ln in text.splitlines() if f"--{option} " in ln)
+        return re.search(r"\[default: \(?([^)\]]+)\)?\]", line).group(1)
+
+    for option in ("draws", "tune", "chains", "target-accept", "likelihood", "pooling"):
+        assert shown("check", option) == str(getattr(Config(), option.replace("-", "_")))
+    assert shown("design", "draws") == str(REFIT_DEFAULTS["draws"])
+    assert shown("design", "likelihood") == REFIT_DEFAULTS["likelihood"]

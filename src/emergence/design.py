@@ -551,11 +551,15 @@ def design(
                         study_dir=Path(study_dir) if study_dir else None)
 
 
+#: Refit options of a design study unless the user sets them (the CLI shows them in --help).
+REFIT_DEFAULTS: dict[str, Any] = {"draws": 1000, "tune": 500, "likelihood": "binomial"}
+
+
 def _design_inputs(truth: Any, series: Any, n_items: Any, grids: Any, replicates: int,
                    seed: int, config: Any, options: dict[str, Any]) -> tuple[Any, Config, list]:
     """The resolved truth, the refit config (defaults below the user's) and the grids."""
     truth = _resolve_truth(truth, series, n_items)
-    defaults = {"draws": 1000, "tune": 500, "likelihood": "binomial", "seed": seed}
+    defaults = {**REFIT_DEFAULTS, "seed": seed}
     base = config.as_dict() if isinstance(config, Config) else dict(config or {})
     cfg = make_config({**defaults, **base}, **options)
     if replicates < 1:

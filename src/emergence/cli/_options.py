@@ -26,34 +26,42 @@ from typing import Annotated, Any
 
 import typer
 
-from ..config import Config, make_config
+from ..config import (
+    FAMILY_MODES,
+    LIKELIHOODS,
+    PARAMETRIZATIONS,
+    POOLING,
+    SAMPLERS,
+    SCALES,
+    Config,
+    make_config,
+)
 from ..errors import ConfigError
 
 FILE_HELP = ("Score table (CSV/TSV/parquet), lm-eval results (a folder or .json), or a bundled "
              "dataset name (obsscaling, obsscaling_emergent, bbh, pythia_opt_bloom).")
 # ---- data selection -----------------------------------------------------------------------
-Scale = Annotated[str | None, typer.Option(help="Scale axis: params or flops.", show_default="params")]
+Scale = Annotated[str | None, typer.Option(help=f"Scale axis: {' or '.join(SCALES)}.")]
 Task = Annotated[list[str] | None, typer.Option(help="Task(s) to keep; globs allowed.")]
 Metric = Annotated[list[str] | None, typer.Option(help="Metric(s) to keep.")]
 Family = Annotated[list[str] | None, typer.Option(help="Family(ies) to keep.")]
 Sizes = Annotated[Path | None, typer.Option(help="CSV of model,params[,flops] (lm-eval results).")]
 # ---- model --------------------------------------------------------------------------------
 Families = Annotated[str | None, typer.Option(
-    help="separate | offset | pooled: one curve per family, one per task with a scale shift "
-         "per family, or families ignored.", show_default="separate")]
-Likelihood = Annotated[str | None, typer.Option(
-    help="auto | binomial | betabinomial | beta.", show_default="auto")]
+    help=f"{' | '.join(FAMILY_MODES)}: one curve per family, one per task with a scale shift "
+         "per family, or families ignored.")]
+Likelihood = Annotated[str | None, typer.Option(help=f"{' | '.join(LIKELIHOODS)}.")]
 SharpWidth = Annotated[float | None, typer.Option(
-    help="Sharp = 10 %-90 % width below this many decades of scale.", show_default="1.0")]
+    help="Sharp = 10 %-90 % width below this many decades of scale.")]
 Parametrization = Annotated[str | None, typer.Option(
-    help="centered | noncentered hierarchy.", show_default="centered")]
-Pooling = Annotated[str | None, typer.Option(help="auto | partial | none.", show_default="auto")]
+    help=f"{' | '.join(PARAMETRIZATIONS)} hierarchy.")]
+Pooling = Annotated[str | None, typer.Option(help=f"{' | '.join(POOLING)}.")]
 # ---- sampling -----------------------------------------------------------------------------
-Sampler = Annotated[str | None, typer.Option(help="nutpie | pymc | numpyro.", show_default="nutpie")]
-Chains = Annotated[int | None, typer.Option(help="Chains.", show_default="2")]
-Draws = Annotated[int | None, typer.Option(help="Draws per chain.", show_default="2000")]
-Tune = Annotated[int | None, typer.Option(help="Tuning steps per chain.", show_default="1000")]
-TargetAccept = Annotated[float | None, typer.Option(help="NUTS target acceptance.", show_default="0.9")]
+Sampler = Annotated[str | None, typer.Option(help=f"{' | '.join(SAMPLERS)}.")]
+Chains = Annotated[int | None, typer.Option(help="Chains.")]
+Draws = Annotated[int | None, typer.Option(help="Draws per chain.")]
+Tune = Annotated[int | None, typer.Option(help="Tuning steps per chain.")]
+TargetAccept = Annotated[float | None, typer.Option(help="NUTS target acceptance.")]
 Seed = Annotated[int | None, typer.Option(
     help="Random seed (stored with the result).", show_default="drawn, then stored")]
 Progress = Annotated[bool | None, typer.Option(
@@ -158,6 +166,19 @@ def _with_default(annotated: Any, default: Any) -> Any:
     return Annotated[base, info]
 
 
+def _shown_default(name: str, defaults: dict[str, Any] | None) -> Any:
+    """The default ``--help`` shows for option ``name``: the command's own, else the
+    :class:`Config` field's (read from Config, so help and behaviour cannot drift apart; until
+    2026-11-28 the help said draws 2000, tune 1000, chains 2 where Config used 500, 500, 4).
+    ``seed`` and ``progress`` keep their descriptions (drawn when not given; on at a
+    terminal)."""
+    if (defaults or {}).get(name) is not None:
+        return defaults[name]  # type: ignore[index]
+    if name in _CONFIG_FIELDS and name not in ("seed", "progress"):
+        return Config.__dataclass_fields__[name].default
+    return None
+
+
 def shared(*groups: str, defaults: dict[str, Any] | None = None
            ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Add the options of ``groups`` (keys of :data:`GROUPS`) to a command.
@@ -167,7 +188,7 @@ def shared(*groups: str, defaults: dict[str, Any] | None = None
     some options, shown in ``--help`` (the command applies them, e.g. with
     :func:`~emergence.cli._app.resolve_options`).
     """
-    names = {n: _with_default(t, (defaults or {}).get(n)) for g in groups
+    names = {n: _with_default(t, _shown_default(n, defaults)) for g in groups
              for n, t in GROUPS[g].items()}
 
     def deco(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -8,12 +8,13 @@ from typing import Annotated
 import typer
 
 from .._io import FIGURE
+from ..design import REFIT_DEFAULTS
 from . import _app as ui
 from ._app import app
 from ._options import FILE_HELP, Options, PlotOut, shared
 
-#: Refit options unless set (as in :func:`emergence.design.design`); shown in --help.
-DESIGN_DEFAULTS = {"draws": 1000, "tune": 500, "likelihood": "binomial", "seed": 0}
+#: Refit options unless set (:data:`emergence.design.REFIT_DEFAULTS`); shown in --help.
+DESIGN_DEFAULTS = {**REFIT_DEFAULTS, "seed": 0}
 DEFAULT_GRIDS = ["1e8..1e12:5", "1e8..1e12:9", "1e8..1e12:17"]
 
 
