@@ -216,14 +216,19 @@ def test_cli_sbc_checks_the_sampler_settings_fit_uses():
     as `emergence.sbc` does; until 2026-11-28 it used 1000 draws and target acceptance 0.95."""
     import inspect
 
-    from emergence.cli.sbc import SBC_DEFAULTS, sbc_command
+    from emergence.cli._app import resolve_options
+    from emergence.cli._options import Options
+    from emergence.cli.sbc import sbc_command
     from emergence.config import make_config
     from emergence.sbc import sbc
 
     fit_defaults = make_config()
-    cli = make_config(SBC_DEFAULTS)
+    given = resolve_options(Options({}))  # what the command passes on with no options
+    cli = make_config({k: v for k, v in given.items() if k != "progress"})
     for name in ("draws", "tune", "target_accept", "parametrization", "chains", "sampler"):
         assert getattr(cli, name) == getattr(fit_defaults, name), name
+        if name in ("draws", "tune", "chains"):
+            assert _shown_default("sbc", name) == str(getattr(fit_defaults, name)), name
     items = inspect.signature(sbc).parameters["n_items"].default
     assert inspect.signature(sbc_command).parameters["n_items"].default == items
 
@@ -246,17 +251,19 @@ def test_closed_stdout_pipe_still_writes_the_result(tmp_path):
 def test_help_shows_the_defaults_that_are_used():
     """``--help`` reads each option's default from Config (or the command's own defaults): it
     said draws 2000, tune 1000 and chains 2 while Config used 500, 500 and 4."""
-    import re
-
     from emergence.config import Config
     from emergence.design import REFIT_DEFAULTS
 
-    def shown(command: str, option: str) -> str:
-        text = runner.invoke(app, [command, "--help"], env={"COLUMNS": "250"}).output
-        line = next(ln for ln in text.splitlines() if f"--{option} " in ln)
-        return re.search(r"\[default: \(?([^)\]]+)\)?\]", line).group(1)
-
     for option in ("draws", "tune", "chains", "target-accept", "likelihood", "pooling"):
-        assert shown("check", option) == str(getattr(Config(), option.replace("-", "_")))
-    assert shown("design", "draws") == str(REFIT_DEFAULTS["draws"])
-    assert shown("design", "likelihood") == REFIT_DEFAULTS["likelihood"]
+        assert _shown_default("check", option) == str(getattr(Config(), option.replace("-", "_")))
+    assert _shown_default("design", "draws") == str(REFIT_DEFAULTS["draws"])
+    assert _shown_default("design", "likelihood") == REFIT_DEFAULTS["likelihood"]
+
+
+def _shown_default(command: str, option: str) -> str:
+    """The default ``emergence COMMAND --help`` shows for ``--OPTION``."""
+    import re
+
+    text = runner.invoke(app, [command, "--help"], env={"COLUMNS": "250"}).output
+    line = next(ln for ln in text.splitlines() if f"--{option} " in ln)
+    return re.search(r"\[default: \(?([^)\]]+)\)?\]", line).group(1)

@@ -255,7 +255,7 @@ def sbc(
     ...           n_ranks=20)  # doctest: +SKIP
     >>> res.tests()  # doctest: +SKIP
     """
-    defaults = {"draws": 500, "tune": 500, "model": model, "seed": seed}
+    defaults = {"model": model, "seed": seed}  # draws, tune, ...: the fit's own (Config)
     base = config.as_dict() if isinstance(config, Config) else dict(config or {})
     cfg = make_config({**defaults, **base}, **options)
     M = get(cfg.model)

@@ -11,15 +11,14 @@ from . import _app as ui
 from ._app import app
 from ._options import Options, PlotOut, shared
 
-#: Options of the refits unless set (here or in --config): those of ``emergence.sbc``, i.e.
-#: the fit's own defaults (500 + 500 draws, target acceptance 0.9), so that the calibration
-#: checked is that of what ``emergence fit`` and ``check`` run. Until 2026-11-28 the command
-#: used 1000 draws and target acceptance 0.95 (docs/validation.md).
-SBC_DEFAULTS = {"draws": 500, "tune": 500}
+#: The refits take the fit's own defaults (:class:`~emergence.config.Config`) unless set here
+#: or in --config, so that the calibration checked is that of what ``emergence fit`` and
+#: ``check`` run. Until 2026-11-28 the command used 1000 draws and target acceptance 0.95
+#: (docs/validation.md).
 
 
 @app.command("sbc")
-@shared("sampling", "outputs", defaults={**SBC_DEFAULTS, "seed": 0})
+@shared("sampling", "outputs", defaults={"seed": 0})
 def sbc_command(
     model: Annotated[str, typer.Option(help="sigmoid | powerlaw | loglinear.")] = "sigmoid",
     simulations: Annotated[int, typer.Option(help="Number of simulations.")] = 100,
@@ -40,7 +39,7 @@ def sbc_command(
     from ..sbc import sbc
 
     ui.check_outputs(opts, ("--plot", plot, FIGURE))
-    options = ui.resolve_options(opts, SBC_DEFAULTS, parametrization=parametrization)
+    options = ui.resolve_options(opts, parametrization=parametrization)
     seed = options.pop("seed", 0)
     options.pop("progress")
     with ui.guarded():
