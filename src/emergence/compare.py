@@ -60,6 +60,7 @@ from .data import ScoreTable, as_table
 from .errors import ConfigError, ConvergenceWarning, EmergenceWarning
 from .inference import CompiledSampler, diagnostics
 from .models import CurveModel, ModelData, get
+from .models.base import OPTIONAL_SERIES_VARS
 
 #: Series with fewer distinct scales get ``too_few_scales`` and a notice.
 MIN_SCALES = 5
@@ -234,7 +235,7 @@ def log_likelihood(model: type[CurveModel], md: ModelData, posterior: Any,
     numpy.ndarray
         Shape (chains * draws, len(obs)), columns in the order of ``obs``.
     """
-    names = [p.name for p in model.all_params(md.likelihood)] + ["floor"]
+    names = [p.name for p in model.all_params(md.likelihood)] + list(OPTIONAL_SERIES_VARS)
     values = {n: _draws(posterior, n) for n in names if n in posterior}
     D = next(iter(values.values())).shape[0]
     delta = None

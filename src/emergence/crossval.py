@@ -22,6 +22,7 @@ import pandas as pd
 from scipy.special import logsumexp
 
 from ._concurrent import suppressed
+from .models.base import OPTIONAL_SERIES_VARS
 
 #: Pareto k above which a PSIS estimate is replaced by an exact refit.
 K_THRESHOLD = 0.7
@@ -33,7 +34,7 @@ def param_draws(fit: Any, group: str = "posterior") -> dict[str, np.ndarray]:
     """Per-series parameter draws of a fit as ``{name: (draws, series)}``."""
     post = fit.tree[group]
     names = [p.name for p in fit.model.all_params(fit.model_data.likelihood)]
-    names += [n for n in ("floor",) if n in post]
+    names += [n for n in OPTIONAL_SERIES_VARS if n in post]
     out = {}
     for n in names:
         v = np.asarray(post[n].values)

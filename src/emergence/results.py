@@ -23,6 +23,7 @@ from .coverage import flat_at_chance, prior_series_draws, sampling_diagnostics, 
 from .data import ScoreTable, as_table
 from .inference import CompiledSampler, Timing, check_diagnostics, diagnostic_failures, diagnostics
 from .models import CurveModel, ModelData, get
+from .models.base import OPTIONAL_SERIES_VARS
 from .models.likelihoods import get_likelihood
 
 DERIVED = ("width", "threshold", "ceiling", "lapse", "chance_floor")
@@ -163,7 +164,7 @@ class Fit:
         data say little about it) is gated in stage 1 (``curve_diagnostics``) but not in the
         pooled posterior; the curve's estimands (threshold, steepness, lapse) are gated in both."""
         noise = [] if "curve_diagnostics" in self.tree.children else ["log_tau", "log_phi"]
-        names = [*self.model.series_param_names(), "lapse_logit", *noise, "floor"]
+        names = [*self.model.series_param_names(), "lapse_logit", *noise, *OPTIONAL_SERIES_VARS]
         post = self.tree["posterior"]
         names += [v for v in post.data_vars if v.startswith(("mu_", "sigma_"))]
         names += [v for v in ("delta_family",) if v in post]
@@ -608,7 +609,7 @@ def _reference_draws(reference: Fit | dict[str, Any] | None, model: type[CurveMo
         have = set() if s1 is None else set(s1.data_vars)
     missing = [n for n in names if n not in have]
     # an estimated chance floor is a stage-1 parameter too (the engine samples it): keep it
-    names += [n for n in ("floor",) if n in have]
+    names += [n for n in OPTIONAL_SERIES_VARS if n in have]
     if s1 is None or missing:
         raise ConfigError(
             f"reference must be a per-curve-engine fit of the {model.name!r} model with the "

@@ -174,6 +174,11 @@ def threshold_param(doc: str) -> SeriesParam:
                        Prior("Gamma", {"alpha": 2.0, "beta": 2.0 / 1.5}), doc=doc, light=False)
 
 
+#: Per-series variables sampled with a curve's own parameters when the model has them (the
+#: estimated chance floor of ``ModelData.unknown_chance``): read by every layer that collects a
+#: curve's parameter draws.
+OPTIONAL_SERIES_VARS = ("floor",)
+
 LAPSE_PARAM = SeriesParam(
     "lapse_logit", Prior("Normal", {"mu": -2.0, "sigma": 1.5}),
     doc="logit of the unreached fraction of head-room (prior median 0.12); not pooled "
