@@ -11,7 +11,10 @@ This script fits the six-curve case of ``tests/test_engine_equivalence.py`` (its
 50 % and 95 % quantiles of every curve's x0 and log k and of the population parameters, the
 spread of the quantile over seeds with the mean arviz MCSE and the mean corrected SE.
 
-    PYTHONPATH=src python validation/pool_mcse.py --seeds 20   # ~4 min on 2 cores
+    PYTHONPATH=src python validation/pool_mcse.py --seeds 20 [--case flat]   # ~4 min, 2 cores
+
+``--case flat`` fits eight curves of which two are flat at 0 (thresholds far beyond the tested
+range), where the pools are smallest.
 """
 
 from __future__ import annotations
@@ -28,11 +31,24 @@ import pandas as pd
 
 import emergence as em
 from emergence._io import atomic_write_json
+from emergence.simulate import simulate_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from test_engine_equivalence import _table  # the test's six curves
 
 NAMES = ["x0", "logk", "mu_x0", "sigma_x0", "mu_logk", "sigma_logk"]
+
+
+def _flat_table() -> object:
+    """Eight curves x 8 sizes (1e8-1e11): six rising inside the range, two with thresholds
+    (13.5, 14) far beyond it, flat at 0 (their stage-1 posterior is about the prior's width
+    and the population narrows them: the pools are smallest there)."""
+    x = np.linspace(8.0, 11.0, 8)
+    truths = pd.DataFrame({"task": [f"t{i}" for i in range(8)],
+                           "x0": [8.6, 9.0, 9.4, 9.8, 10.2, 10.6, 13.5, 14.0],
+                           "logk": [1.5, 1.4, 1.3, 1.5, 1.4, 1.3, 1.4, 1.4], "chance": 0.0,
+                           "lapse": 0.1})
+    return em.load_scores(simulate_families(truths, x, seed=7, n_items=500), warn=False)
 
 
 def _one(table: object, seed: int) -> list[dict]:
@@ -58,9 +74,13 @@ def _one(table: object, seed: int) -> list[dict]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=20)
-    ap.add_argument("--json", default="docs/results/pool_mcse.json")
+    ap.add_argument("--case", choices=("six", "flat"), default="six",
+                    help="six: the equivalence test's curves; flat: two of eight flat at 0")
+    ap.add_argument("--json", default="")
     args = ap.parse_args()
-    table = _table()
+    table = _table() if args.case == "six" else _flat_table()
+    args.json = args.json or ("docs/results/pool_mcse.json" if args.case == "six" else
+                              "docs/results/pool_mcse_flat.json")
     d = pd.DataFrame([r for s in range(11, 11 + args.seeds) for r in _one(table, s)])
     g = d.groupby(["quantile", "name", "curve"]).agg(spread=("q", "std"), mcse=("mcse", "mean"),
                                                     se_corrected=("se_corrected", "mean"))
