@@ -122,8 +122,10 @@ def min_ess(post, names, pool=None) -> tuple[float, str]:
     ``pool`` (per series): the per-curve engine's ``ess_pool``. A curve's pooled draws are
     picked from its stage-1 draws, and arviz's ESS of them misses the pool's Monte Carlo error
     (docs/engine.md); a per-series parameter's ESS is then ``1 / (1 / ess + 1 / pool)``
-    (since 2026-11-28; earlier rows used arviz's ESS alone)."""
+    (``engine.pooled_ess``; since 2026-11-28, earlier rows used arviz's ESS alone)."""
     import arviz as az
+
+    from emergence.engine import pooled_ess
 
     ess = az.ess(post[[v for v in names if v in post]], method="bulk")
     ess = getattr(ess, "to_dataset", lambda: ess)()
@@ -131,7 +133,7 @@ def min_ess(post, names, pool=None) -> tuple[float, str]:
     for v in ess.data_vars:
         e = np.asarray(ess[v].values, dtype=float)
         if pool is not None and "series" in ess[v].dims:
-            e = 1.0 / (1.0 / e + 1.0 / np.asarray(pool, dtype=float))
+            e = pooled_ess(e, pool)
         vals[v] = float(np.nanmin(e))
     worst = min(vals, key=vals.get)
     return vals[worst], worst

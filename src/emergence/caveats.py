@@ -392,10 +392,14 @@ def _undetermined_reason(rec: Mapping[str, Any]) -> str:
     ...                                   "mc_uncertain"]})
     'mc uncertain'
     """
+    from .check import BLOCK_CALL, BLOCK_EMERGENT
+
     reasons = list(rec.get("reasons") or [])
-    for r in ("noise_model_sensitive", "pooling_sensitive", "ppc_misfit", "mc_uncertain",
-              "sharp_vs_smooth_model", "width_uncertain", "prior_sensitive",
-              "above_chance_at_smallest", "pareto_k_high"):
+    # check's own lists, so a new blocking code needs no second entry here; prior_sensitive
+    # ahead of the other codes that block emergent, as before
+    order = dict.fromkeys((*BLOCK_CALL, "sharp_vs_smooth_model", "width_uncertain",
+                           "prior_sensitive", *BLOCK_EMERGENT))
+    for r in order:
         if r in reasons:
             return r.replace("_", " ")
     return reasons[0].replace("_", " ") if reasons else "no reason recorded"

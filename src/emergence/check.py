@@ -354,13 +354,12 @@ def mc_interval(p: float, n: float, z: float = MC_Z) -> tuple[float, float]:
 
 def _effective_draws(r: pd.Series) -> tuple[float, float]:
     """Effective draws behind a curve's P(sharp): the sampler's (``ess_bulk_min``) combined
-    with the stage-1 pool's (``ess_pool``, :func:`emergence.engine.pool_ess`) as
-    ``1 / n = 1 / ess + 1 / pool`` (the pool's Monte Carlo error adds to the population
-    chain's), and the pool's own (NaN without a population step)."""
+    with the stage-1 pool's (``ess_pool``; :func:`emergence.engine.pooled_ess`), and the
+    pool's own (NaN without a population step)."""
+    from .engine import pooled_ess
+
     ess, pool = float(r.get("ess_bulk_min", np.nan)), float(r.get("ess_pool", np.nan))
-    if not np.isfinite(pool):
-        return ess, pool
-    return 1.0 / (1.0 / ess + 1.0 / pool), pool
+    return float(pooled_ess(ess, pool)), pool
 
 
 def alternative_likelihood(table: ScoreTable) -> str:

@@ -1293,6 +1293,18 @@ def pool_ess(index: np.ndarray, n: int, ess1: np.ndarray) -> np.ndarray:
     return np.minimum(np.asarray(ess1, float) * out / n, ess1)
 
 
+def pooled_ess(ess: Any, pool: Any) -> Any:
+    """ESS of an estimate from a curve's pooled draws: ``1 / (1 / ess + 1 / pool)``, the
+    population chain's ``ess`` combined with the pool's (:func:`pool_ess`), whose Monte Carlo
+    errors add; ``ess`` itself where ``pool`` is NaN (no population step).
+
+    >>> float(pooled_ess(900.0, 100.0)), float(pooled_ess(900.0, float("nan")))
+    (90.0, 900.0)
+    """
+    ess, pool = np.asarray(ess, float), np.asarray(pool, float)
+    return np.where(np.isnan(pool), ess, 1.0 / (1.0 / ess + 1.0 / pool))
+
+
 def _stage_two_programs(dens: Any, chains: int) -> tuple[Callable, Callable]:
     """The jitted start state and block of the population chain for ``dens`` and ``chains``
     chains in all (cached per compiled population, ``dens.key``: the context values are data,
