@@ -1264,7 +1264,8 @@ def pool_ess(index: np.ndarray, n: int, ess1: np.ndarray) -> np.ndarray:
     n : int
         Pool size (stage-1 draws per curve, chains flattened).
     ess1 : array (curves,)
-        The pool's effective sample size per curve (stage-1 ``ess_bulk_min``).
+        The pool's effective sample size per curve (stage-1 ``ess_bulk_min``; ``n`` for a pool
+        of independent draws near the pooled posterior, :func:`_near_pools`).
 
     Examples
     --------
@@ -1429,8 +1430,9 @@ def sample_percurve(model_cls: Any, md: Any, config: Any,
     population's ``mu_*``/``sigma_*``), ``stage1`` (each curve alone under its stage-1
     prior: the no-pooling posterior), ``sample_stats`` (stage-1 divergences per series) and
     ``curve_diagnostics`` (per-series R-hat, ESS and divergences of stage 1, acceptance of the
-    population step, ``ess_pool``: the stage-1 draws the population step effectively drew
-    from, :func:`pool_ess`; ``light_proposal``: whether the curve's stage-1 draws come from
+    population step, ``ess_pool``: the effective draws of the pool the population step drew
+    from, :func:`pool_ess`: the stage-1 draws, or draws near the pooled posterior where those
+    were few, :func:`_near_pools`; ``light_proposal``: whether the curve's stage-1 draws come from
     the fallback proposal, see :func:`light_fallback`).
 
     ``reference`` maps curve labels to constrained stage-1 draws (each (chains, draws)) of the
@@ -1452,24 +1454,26 @@ def sample_percurve(model_cls: Any, md: Any, config: Any,
     s2 = None
     if md.pooled and S >= 2:
         fb = light_fallback(model_cls, md, sampler, data, labels, names, s1, diag)
-        s2, light = _population(model_cls, md, config, s1, fb)
+        probe, light = _population(model_cls, md, config, s1, fb)
         diag = fb.diag if light.any() else diag
-        timing["stage2"] = s2.seconds
+        pools, extra, ess1 = _near_pools(model_cls, md, config, sampler, (data, labels), s1,
+                                         diag, fb, light, probe)
+        s2 = _stage_two_on(model_cls, md, config, pools, s1, fb, light, extra)
+        timing["stage1"] = s1.seconds  # with the near pools' rounds
+        timing["stage2"] = s2.seconds + probe.seconds
     stage1 = _series_ds(s1.values, labels)
     diag_ds = xr.Dataset({k: ("series", diag[k].to_numpy()) for k in diag.columns},
                          coords={"series": labels})
     diag_ds["light_proposal"] = ("series", light)
     post = stage1
     if s2 is not None:
-        flat = {k: v.reshape(S, -1) for k, v in s1.values.items()}
-        # flat[k][s, index[c, d, s]] for every chain c, draw d and curve s
+        # pools[k][s, index[c, d, s]] for every chain c, draw d and curve s
         post = xr.Dataset({k: (("chain", "draw", "series"), v.T[s2.index, np.arange(S)])
-                           for k, v in flat.items()}, coords=stage1.coords)
+                           for k, v in pools.items()}, coords=stage1.coords)
         for k, v in s2.hyper.items():
             post[k] = (("chain", "draw"), v)
         diag_ds["accept_population"] = ("series", s2.accept_index)
-        diag_ds["ess_pool"] = ("series", pool_ess(s2.index, flat[names[0]].shape[1],
-                                                  diag["ess_bulk_min"].to_numpy()))
+        diag_ds["ess_pool"] = ("series", pool_ess(s2.index, pools[names[0]].shape[1], ess1))
     stats = xr.Dataset({"diverging": (("chain", "draw", "series"),
                                       np.moveaxis(s1.divergent, 0, -1))},
                        coords=stage1.coords)
@@ -1557,26 +1561,17 @@ LIGHT_KHAT_MAX = 0.7
 
 def _population(model_cls: Any, md: Any, config: Any, s1: StageOne, fb: Fallback
                 ) -> tuple[StageTwo, np.ndarray]:
-    """The population step, each curve's draws weighted by its own proposal. A light curve
-    whose importance weights under the fitted population are heavy-tailed (:func:`light_khat`
-    >= :data:`LIGHT_KHAT_MAX`) gets its heavy-prior draws back, and the step is re-run. Returns
-    the step and the mask of curves whose draws are light."""
-    from .models.base import population_densities
-
-    S, C, D = s1.divergent.shape
-    dens = population_densities(model_cls, md)
+    """A probe of the population step (its chain not extended, :func:`_stage_two_on`), each
+    curve's draws weighted by its own proposal. A light curve whose importance weights under
+    the fitted population are heavy-tailed (:func:`light_khat` >= :data:`LIGHT_KHAT_MAX`) gets
+    its heavy-prior draws back, and the probe is re-run. Returns the probe and the mask of
+    curves whose draws are light."""
+    S = s1.divergent.shape[0]
     light = np.isin(np.arange(S), fb.curves)
-    target = min(float(config.ess_min), 0.5 * C * D)  # reachable with C x D draws
 
     def step() -> StageTwo:
-        flat = {k: s1.values[k].reshape(S, -1) for k in dens.pooled}
-        lp1 = sum(dens.stage1(k, flat[k]) for k in dens.pooled)
-        if light.any():
-            dl = population_densities(model_cls, fb.md_light)
-            lp1[light] = sum(dl.stage1(k, flat[k][light]) for k in dens.pooled)
-        s2 = run_stage_two(dens, flat, C, D, int(config.seed), ess_min=target, lp1=lp1)
-        s1.notes += stage_two_notes(s2.ess, s2.thin, D, target)
-        return s2
+        flat = {k: v.reshape(S, -1) for k, v in s1.values.items()}
+        return _stage_two_on(model_cls, md, config, flat, s1, fb, light, probe=True)
 
     s2 = step()
     if light.any():
@@ -1594,8 +1589,149 @@ def _population(model_cls: Any, md: Any, config: Any, s1: StageOne, fb: Fallback
                             f"fitted population for this curve (Pareto k-hat of its weights >= "
                             f"{LIGHT_KHAT_MAX:g}); they keep their Student-t stage-1 draws and "
                             "diagnostics.")
+            seconds = s2.seconds
             s2 = step()
+            s2.seconds += seconds
     return s2, light
+
+
+def _stage_two_on(model_cls: Any, md: Any, config: Any, pools: dict[str, np.ndarray],
+                  s1: StageOne, fb: Fallback, light: np.ndarray,
+                  extra: np.ndarray | None = None, probe: bool = False) -> StageTwo:
+    """The population step over the draws ``pools`` (each (curves, n)), every curve's weights
+    divided by its own proposal (the light one for ``light`` curves; ``extra`` added to the
+    log stage-1 term, for draws from another proposal). A ``probe`` runs the chain once,
+    never extended (:func:`run_stage_two`), and adds no note: its draws only decide which
+    proposals the final step uses."""
+    from .models.base import population_densities
+
+    _, C, D = s1.divergent.shape
+    dens = population_densities(model_cls, md)
+    target = min(float(config.ess_min), 0.5 * C * D)  # reachable with C x D draws
+    lp1 = sum(dens.stage1(k, pools[k]) for k in dens.pooled)
+    if light.any():
+        dl = population_densities(model_cls, fb.md_light)
+        lp1[light] = sum(dl.stage1(k, pools[k][light]) for k in dens.pooled)
+    if extra is not None:
+        lp1 = lp1 + extra
+    s2 = run_stage_two(dens, pools, C, D, int(config.seed), ess_min=target, lp1=lp1,
+                       extend=0 if probe else STAGE2_EXTEND)
+    if not probe:
+        s1.notes += stage_two_notes(s2.ess, s2.thin, D, target)
+    return s2
+
+
+#: Largest Pareto k-hat of a near pool's weights (fitted population predictive x likelihood
+#: over the near proposal) for the curve to keep it.
+NEAR_POOL_KHAT_MAX = 0.7
+
+
+#: Rounds of near pools: each round's draws are fitted to the pooled draws of a probe of the
+#: population step over the previous round's pools.
+NEAR_POOL_ROUNDS = 2
+
+
+def _near_pools(model_cls: Any, md: Any, config: Any, sampler: CurveSampler,
+                curves: tuple[list[np.ndarray], list[str]], s1: StageOne, diag: Any,
+                fb: Fallback, light: np.ndarray, probe: StageTwo
+                ) -> tuple[dict[str, np.ndarray], np.ndarray | None, np.ndarray]:
+    """Each curve's pool of draws for the population step, the log weight terms of the draws
+    not from stage 1 (``None`` if none), and each pool's ESS.
+
+    A curve whose pooled posterior, in the ``probe`` of the population step, rests on fewer
+    than ``config.ess_min`` effective stage-1 draws (:func:`pool_ess`) gets a pool of C x D
+    independent draws from a Student-t mixture fitted to its probe draws
+    (:meth:`CurveSampler._t_proposal`, the stage-1 prior as defensive component), kept when
+    the Pareto k-hat of their weights under the probe's population is below
+    :data:`NEAR_POOL_KHAT_MAX` and their Kish size beats the old pool's. Up to
+    :data:`NEAR_POOL_ROUNDS` rounds, each after a new probe over the new pools. Curves on the
+    light proposal or failing their diagnostics keep their stage-1 draws. The ``stage1`` group
+    of the fit stays the stage-1 (no-pooling) posterior."""
+    S, C, D = s1.divergent.shape
+    pools = {k: v.reshape(S, -1).copy() for k, v in s1.values.items()}
+    extra = np.zeros((S, C * D))
+    ess1 = diag["ess_bulk_min"].to_numpy(float).copy()
+    plain = ~light
+    plain[np.union1d(*_failing(diag, config)).astype(int)] = False
+    t0, counts = time.perf_counter(), []
+    for r in range(NEAR_POOL_ROUNDS):
+        if r:
+            probe = _stage_two_on(model_cls, md, config, pools, s1, fb, light, extra, probe=True)
+        pool = pool_ess(probe.index, C * D, ess1)
+        low = np.flatnonzero(plain & (pool < float(config.ess_min)))
+        if not len(low):
+            break
+        took = [s for s in low
+                if _near_round(model_cls, md, sampler, curves, s, probe, pools, extra, ess1,
+                               pool[s], curve_seed(int(config.seed), "__near__", r))]
+        counts.append((len(took), len(low), float(pool[low].min())))
+        if not took:
+            break
+    s1.seconds += time.perf_counter() - t0
+    if counts:
+        s1.notes.append(
+            f"{counts[0][0]} of {counts[0][1]} curve(s) whose pooled posterior rested on fewer "
+            f"than {config.ess_min:.0f} effective stage-1 draws (smallest {counts[0][2]:.0f}) "
+            f"took {C * D} draws near their pooled posterior for the population step (Pareto "
+            f"k-hat of their weights < {NEAR_POOL_KHAT_MAX:g})"
+            + "".join(f"; round {i + 2}: {t} of {n} (smallest {m:.0f})"
+                      for i, (t, n, m) in enumerate(counts[1:])) + ".")
+    return pools, extra if extra.any() else None, ess1
+
+
+def _near_round(model_cls: Any, md: Any, sampler: CurveSampler,
+                curves: tuple[list[np.ndarray], list[str]], s: int, probe: StageTwo,
+                pools: dict[str, np.ndarray], extra: np.ndarray, ess1: np.ndarray,
+                pool: float, seed: int) -> bool:
+    """Draw curve ``s``'s near pool from a Student-t mixture fitted to its pooled draws in
+    ``probe``; where it is kept (:func:`_near_pools`), write it into ``pools``, its log weight
+    term into ``extra`` and its ESS into ``ess1`` (in place). Returns whether it was kept."""
+    data, labels = curves
+    n = extra.shape[1]
+    logp_fn, constrain_fn, _ = sampler._is_programs()
+    d = [np.asarray(a[s]) for a in data]
+    picked = {k: pools[k][s][probe.index[:, :, s]] for k in sampler.program.var_names}
+    pos, lq = sampler._t_proposal(picked, d, labels[s], seed)(n)
+    lf = np.asarray(logp_fn(pos, d), float)
+    vals = dict(zip(sampler.program.var_names, constrain_fn(pos), strict=True))
+    vals = {k: np.asarray(v)[:, 0] for k, v in vals.items()}
+    k, kish = _near_khat(model_cls, md, probe.hyper, vals, lf - lq)
+    if k >= NEAR_POOL_KHAT_MAX or kish <= pool:
+        return False
+    for name in pools:
+        pools[name][s] = vals[name]
+    extra[s] = lq - lf
+    ess1[s] = n
+    return True
+
+
+def _near_khat(model_cls: Any, md: Any, hyper: dict[str, np.ndarray],
+               vals: dict[str, np.ndarray], lw_stage1: np.ndarray, n_dens: int = 100
+               ) -> tuple[float, float]:
+    """Pareto k-hat and Kish size of a near pool's weights under the fitted population: the
+    population predictive of the pooled parameters (mixed over ``n_dens`` hyperparameter
+    draws; these weights only decide whether a curve keeps the pool) over their stage-1
+    prior, times the draws' stage-1 weights ``lw_stage1`` (full density over proposal)."""
+    from arviz_stats.base.array import array_stats  # the numpy layer, no xarray per call
+
+    from .models.base import population_densities
+
+    dens = population_densities(model_cls, md)
+    rng = np.random.default_rng(11)
+    n_hyper = hyper[f"mu_{dens.pooled[0]}"].size
+    pick = rng.integers(n_hyper, size=n_dens)
+    mu = np.stack([hyper[f"mu_{k}"].ravel()[pick] for k in dens.pooled])[:, :, None]
+    sd = np.stack([hyper[f"sigma_{k}"].ravel()[pick] for k in dens.pooled])[:, :, None]
+    theta = np.stack([vals[k] for k in dens.pooled])
+    lp = dens.population(np.broadcast_to(theta[:, None, :], (len(theta), n_dens,
+                                                               theta.shape[1])), mu, sd)
+    ppd = np.logaddexp.reduce(lp.sum(axis=0), axis=0) - np.log(n_dens)  # joint, all pooled
+    lw = np.asarray(lw_stage1, float) + ppd
+    lw -= sum(dens.stage1(k, vals[k][None])[0] for k in dens.pooled)
+    k = array_stats.pareto_khat(lw[None], log_weights=True, tail="right")
+    w = np.exp(lw - lw.max())
+    w /= w.sum()
+    return float(np.nan_to_num(np.asarray(k, float), nan=np.inf)), float(1.0 / np.sum(w ** 2))
 
 
 def stage_two_notes(ess: dict[str, float], thin: int, draws: int, target: float
