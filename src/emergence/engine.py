@@ -38,6 +38,7 @@ import numpy as np
 
 from ._concurrent import PYTENSOR_LOCK, built_when_called, busy
 from ._programs import cache_root, persistent_jit
+from .collapsed import collapsed_draws
 
 #: Lanes (curve x chain) per vectorised batch. The cost of a batch grows linearly with its width
 #: (compute-bound: about 1 us per lane and gradient for 8 rows; measured 2026-11-27 on
@@ -1087,11 +1088,15 @@ class StageTwo:
     seconds: float = 0.0
     thin: int = 1  # 1 + extra kept states per kept draw (1: no extension was needed)
     ess: dict[str, float] = field(default_factory=dict)  # bulk ESS of each hyper, final draws
+    #: Pareto k-hat of the proposal when the draws come from the collapsed step
+    #: (:func:`emergence.collapsed.collapsed_draws`); NaN for the chain's own draws
+    collapsed_khat: float = np.nan
 
 
 def run_stage_two(dens: Any, stage1: dict[str, np.ndarray], chains: int, draws: int,
                   seed: int, burn: int = STAGE2_BURN, ess_min: float = 0.0,
-                  extend: int = STAGE2_EXTEND, lp1: np.ndarray | None = None) -> StageTwo:
+                  extend: int = STAGE2_EXTEND, lp1: np.ndarray | None = None,
+                  lq: np.ndarray | None = None) -> StageTwo:
     """Metropolis-within-Gibbs over population parameters and per-curve stage-1 draw indices.
 
     The chain runs as repeated calls of one compiled JAX program (a block of
@@ -1112,13 +1117,22 @@ def run_stage_two(dens: Any, stage1: dict[str, np.ndarray], chains: int, draws: 
         Population chains and kept draws per chain (after ``burn`` adaptive burn-in steps,
         every :data:`STAGE2_THIN`-th step kept).
     ess_min : float
-        When the bulk ESS of a population parameter (``mu_*``, ``log sigma_*``) is below it,
-        the chain continues for 2, 4, ... (up to ``2**extend``) times ``draws`` more kept states
-        and the whole is thinned back to ``draws`` (a population near 0 spread couples the
-        indices and the hyperparameters and mixes slowly).
+        When the bulk ESS of a population parameter (``mu_*``, ``log sigma_*``) is below it
+        (a population spread small against the curves' own uncertainty couples the indices
+        and the hyperparameters and mixes slowly) and ``extend`` > 0, the draws come from the
+        collapsed step instead (:func:`emergence.collapsed.collapsed_draws`: the
+        hyperparameters with the indices summed out, from a Student-t fitted to the chain's
+        draws) if its proposal covers the target and its ESS is larger; otherwise the chain
+        continues for 2, 4, ... (up to ``2**extend``) times ``draws`` more kept states and the
+        whole is thinned back to ``draws``.
     lp1 : array (curves, n), optional
         Log stage-1 prior density of each draw (default: ``dens``'s stage-1 priors). Curves may
         have different stage-1 priors (proposals): the weights divide by each curve's own.
+    lq : array (curves, n), optional
+        Log probability of proposing each draw in the index updates (each row normalised;
+        default: uniform). Any proposal that gives every draw a positive probability leaves the
+        chain exact; one close to a curve's pooled posterior (:func:`index_proposal`) makes
+        every index update nearly a draw from it.
     """
     jax = _jax()
     t0 = time.perf_counter()
@@ -1127,7 +1141,9 @@ def run_stage_two(dens: Any, stage1: dict[str, np.ndarray], chains: int, draws: 
     S = T.shape[1]
     if lp1 is None:
         lp1 = sum(dens.stage1(k, stage1[k]) for k in names)  # (S, n)
-    data, idx, h = _stage_two_start(T, lp1, dens.ctx, chains, seed)
+    if lq is None:
+        lq = np.full(lp1.shape, -np.log(lp1.shape[1]))
+    data, idx, h = _stage_two_start(T, lp1, lq, dens.ctx, chains, seed)
     init, block = _stage_two_programs(dens, chains)
     key = jax.random.PRNGKey(curve_seed(seed, "__population__", 1))
     groups = _chain_groups(chains)
@@ -1143,9 +1159,16 @@ def run_stage_two(dens: Any, stage1: dict[str, np.ndarray], chains: int, draws: 
 
     carries = _thread_map(burn_in, list(zip(groups, carries, strict=True)))
     carries, ix, hh = _kept_groups(block, groups, carries, data, draws)
-    its, blocks = draws, -(-draws // STAGE2_BLOCK)
     ess = hyper_ess(hh, names)
-    for r in range(extend):
+    col = None
+    if extend and min(ess.values()) < ess_min:  # the hyperparameters with indices summed out
+        col = collapsed_draws(dens, data, hh, draws, seed, groups, names, ess_min)
+        if col is not None and min(col.ess.values()) > min(ess.values()):
+            ix, hh, ess = col.ix, col.hh, col.ess
+        else:
+            col = None
+    its, blocks = draws, -(-draws // STAGE2_BLOCK)
+    for r in range(0 if col is not None else extend):
         if min(ess.values()) >= ess_min:
             break
         more = draws * 2 ** (r + 1)
@@ -1161,8 +1184,10 @@ def run_stage_two(dens: Any, stage1: dict[str, np.ndarray], chains: int, draws: 
         hyper[f"sigma_{k}"] = np.exp(keep_h[j, ..., 1])
     taken = sum(np.asarray(c[5]) for c in carries)[:S]  # accepted index proposals
     acc = taken / (blocks * per_block * INDEX_PROPOSALS * chains)  # iterations actually run
+    if col is not None:  # exact index draws
+        acc = np.ones(S)
     return StageTwo(np.moveaxis(ix, 0, 1)[..., :S], hyper, acc, time.perf_counter() - t0,
-                    its // draws, ess)
+                    its // draws, ess, np.nan if col is None else col.khat)
 
 
 def _chain_groups(chains: int) -> list[np.ndarray]:
@@ -1188,9 +1213,10 @@ def _kept_groups(block: Callable, groups: list[np.ndarray], carries: list[tuple]
             np.concatenate([o[2] for o in out], axis=2))
 
 
-def _stage_two_start(T: np.ndarray, lp1: np.ndarray, ctx: np.ndarray, chains: int, seed: int
-                     ) -> tuple[tuple, np.ndarray, np.ndarray]:
-    """The population chain's padded data (with the context values ``ctx`` of the
+def _stage_two_start(T: np.ndarray, lp1: np.ndarray, lq: np.ndarray, ctx: np.ndarray,
+                     chains: int, seed: int) -> tuple[tuple, np.ndarray, np.ndarray]:
+    """The population chain's padded data (with the index proposal ``lq``, as log
+    probabilities and as cumulative probabilities, and the context values ``ctx`` of the
     hyperpriors), initial indices and initial hyperparameters.
 
     Curves are padded to a power of two and the stage-1 draws per curve to a power of two
@@ -1208,7 +1234,10 @@ def _stage_two_start(T: np.ndarray, lp1: np.ndarray, ctx: np.ndarray, chains: in
                             np.full(chains, np.log(np.std(np.median(T[j], 1)) + 0.1))], 1)
                   for j in range(J)])  # (J, chains, 2): mu, log sigma
     TL = np.concatenate([np.moveaxis(T, 0, -1), lp1[..., None]], axis=-1)  # (S, n, J + 1)
-    return (TL[rows][:, cols], mask, np.int64(n), np.asarray(ctx, float)), idx, h
+    lq = np.where(np.arange(n_pad) < n, lq[rows][:, cols], -np.inf)  # padding: never proposed
+    cdf = np.cumsum(np.exp(lq), axis=1)
+    cdf = np.where(np.arange(n_pad) >= n - 1, 1.0, cdf / cdf[:, n - 1:n])
+    return (TL[rows][:, cols], mask, np.int64(n), np.asarray(ctx, float), lq, cdf), idx, h
 
 
 def _kept_states(block: Callable, carry: tuple, data: tuple, n: int, first: Any) -> tuple:
@@ -1342,19 +1371,20 @@ def _stage_two_iteration(pop: Callable, hyp: Callable, chains: int, carry: tuple
                          it: Any, adapt: Any, first: Any) -> tuple:
     """One iteration of a group of chains (``first`` the first of them, of ``chains``):
     HYPER_STEPS random-walk updates of every parameter's (mu, log sigma), then
-    INDEX_PROPOSALS independent proposals of each curve's stage-1 draw index. Random numbers
+    INDEX_PROPOSALS independent proposals (from ``LQ``) of each curve's stage-1 draw index. Random numbers
     are drawn for all ``chains`` and the group takes its own rows, so a chain's draws do not
     depend on how the chains are grouped.
 
     ``data`` = (``TL`` (S, n, J + 1): the stage-1 draws of the J pooled parameters and, last,
     their stage-1 prior log density; ``mask`` (S,) 1 for real curves; ``n`` the number of real
-    draws per curve; ``ctx`` the context values of the hyperpriors); ``carry`` =
+    draws per curve; ``ctx`` the context values of the hyperpriors; ``LQ`` and ``CDF`` (S, n):
+    the index proposal's log probabilities and cumulative probabilities); ``carry`` =
     (key, indices (C, S), hyper (J, C, 2), hyperprior density (J, C), step (J, C), accepted
     index proposals (S,), summed over the group's chains).
     """
     jax = _jax()
     jnp, lax = jax.numpy, jax.lax
-    TL, mask, n, ctx = data
+    TL, mask, n, ctx, LQ, CDF = data
     J, Sp = TL.shape[2] - 1, TL.shape[0]
     cols = jnp.arange(Sp)[None, :]
     C = carry[1].shape[0]
@@ -1387,19 +1417,20 @@ def _stage_two_iteration(pop: Callable, hyp: Callable, chains: int, carry: tuple
         return (k, ix, jnp.where(ok[..., None], prop, hh), jnp.where(ok, prior_new, hp), step,
                 acc)
 
-    def index_step(_: Any, c: tuple) -> tuple:
-        (k, ix, hh, hp, step, acc), w_old = c
+    def index_step(_: Any, c: tuple) -> tuple:  # independent proposals from LQ
+        (k, ix, hh, hp, step, acc), r_old = c  # r: weight over proposal probability
         k, k1, k2 = jax.random.split(k, 3)
-        new = mine(partial(jax.random.randint, minval=0, maxval=n), k1, (chains, Sp), 0)
-        w_new = weight(*gather(new), hh)
+        u = mine(jax.random.uniform, k1, (chains, Sp), 0)
+        new = jnp.minimum(jax.vmap(partial(jnp.searchsorted, side="right"))(CDF, u.T).T, n - 1)
+        r_new = weight(*gather(new), hh) - LQ[cols, new]
         take = (jnp.log(mine(jax.random.uniform, k2, (chains, Sp), 0))
-                < jnp.nan_to_num(w_new - w_old, nan=-jnp.inf))
-        ix, w_old = jnp.where(take, new, ix), jnp.where(take, w_new, w_old)
-        return (k, ix, hh, hp, step, acc + take.sum(0)), w_old
+                < jnp.nan_to_num(r_new - r_old, nan=-jnp.inf))
+        ix, r_old = jnp.where(take, new, ix), jnp.where(take, r_new, r_old)
+        return (k, ix, hh, hp, step, acc + take.sum(0)), r_old
 
     carry = lax.fori_loop(0, HYPER_STEPS, hyper_step, carry)
     carry, _ = lax.fori_loop(0, INDEX_PROPOSALS, index_step,
-                             (carry, weight(theta, lp_cur, carry[2])))
+                             (carry, weight(theta, lp_cur, carry[2]) - LQ[cols, carry[1]]))
     return carry
 
 
@@ -1456,9 +1487,9 @@ def sample_percurve(model_cls: Any, md: Any, config: Any,
         fb = light_fallback(model_cls, md, sampler, data, labels, names, s1, diag)
         probe, light = _population(model_cls, md, config, s1, fb)
         diag = fb.diag if light.any() else diag
-        pools, extra, ess1 = _near_pools(model_cls, md, config, sampler, (data, labels), s1,
-                                         diag, fb, light, probe)
-        s2 = _stage_two_on(model_cls, md, config, pools, s1, fb, light, extra)
+        pools, extra, ess1, last = _near_pools(model_cls, md, config, sampler, (data, labels),
+                                               s1, diag, fb, light, probe)
+        s2 = _stage_two_on(model_cls, md, config, pools, s1, fb, light, extra, hint=last)
         timing["stage1"] = s1.seconds  # with the near pools' rounds
         timing["stage2"] = s2.seconds + probe.seconds
     stage1 = _series_ds(s1.values, labels)
@@ -1597,12 +1628,15 @@ def _population(model_cls: Any, md: Any, config: Any, s1: StageOne, fb: Fallback
 
 def _stage_two_on(model_cls: Any, md: Any, config: Any, pools: dict[str, np.ndarray],
                   s1: StageOne, fb: Fallback, light: np.ndarray,
-                  extra: np.ndarray | None = None, probe: bool = False) -> StageTwo:
+                  extra: np.ndarray | None = None, probe: bool = False,
+                  hint: StageTwo | None = None) -> StageTwo:
     """The population step over the draws ``pools`` (each (curves, n)), every curve's weights
     divided by its own proposal (the light one for ``light`` curves; ``extra`` added to the
     log stage-1 term, for draws from another proposal). A ``probe`` runs the chain once,
     never extended (:func:`run_stage_two`), and adds no note: its draws only decide which
-    proposals the final step uses."""
+    proposals the final step uses. With a ``hint`` (an earlier probe), the index updates
+    propose from each curve's pooled posterior under the hint's population
+    (:func:`index_proposal`); without one, uniformly."""
     from .models.base import population_densities
 
     _, C, D = s1.divergent.shape
@@ -1614,11 +1648,69 @@ def _stage_two_on(model_cls: Any, md: Any, config: Any, pools: dict[str, np.ndar
         lp1[light] = sum(dl.stage1(k, pools[k][light]) for k in dens.pooled)
     if extra is not None:
         lp1 = lp1 + extra
+    lq = None if hint is None else index_proposal(dens, pools, lp1, hint.hyper, int(config.seed))
     s2 = run_stage_two(dens, pools, C, D, int(config.seed), ess_min=target, lp1=lp1,
-                       extend=0 if probe else STAGE2_EXTEND)
+                       extend=0 if probe else STAGE2_EXTEND, lq=lq)
     if not probe:
-        s1.notes += stage_two_notes(s2.ess, s2.thin, D, target)
+        s1.notes += stage_two_notes(s2.ess, s2.thin, D, target, s2.collapsed_khat)
     return s2
+
+
+#: Hyperparameter draws the index proposal (:func:`index_proposal`) mixes the population
+#: over, and the share of its probability spread uniformly over the pool (defensive).
+INDEX_HINT_DRAWS = 32
+INDEX_DEFENSIVE = 0.1
+
+#: Curves per call of the population density when the index proposal is built.
+_HINT_CHUNK = 64
+
+
+def index_proposal(dens: Any, pools: dict[str, np.ndarray], lp1: np.ndarray,
+                   hyper: dict[str, np.ndarray], seed: int, k: int = INDEX_HINT_DRAWS,
+                   defensive: float = INDEX_DEFENSIVE) -> np.ndarray:
+    """Log probabilities (curves, n) with which the population chain's index updates propose
+    each pool draw: the curve's pooled posterior under ``hyper`` (an earlier run's population
+    draws), i.e. the population predictive (mixed over ``k`` of them) over the stage-1 term
+    ``lp1``, normalised over the pool; a share ``defensive`` spread uniformly.
+
+    Uniform proposals from the pool are accepted at about the pool's Kish share under the
+    population: with many curves the hyperparameters are pinned by the current indices and
+    move only as fast as the indices do, so a chain at T = 1000 curves needed 15 times its
+    length (docs/engine.md). Proposals from this distribution are accepted nearly always.
+
+    Examples
+    --------
+    A pool of 4 draws of one parameter, a population at 0 with spread 1: the draws near 0 are
+    proposed most, none never.
+
+    >>> import numpy as np
+    >>> class Dens:  # a normal population, for the example
+    ...     pooled = ["a"]
+    ...     def population(self, th, mu, sd):
+    ...         return -0.5 * ((th - mu) / sd) ** 2 - np.log(sd)
+    >>> hyper = {"mu_a": np.zeros((1, 5)), "sigma_a": np.ones((1, 5))}
+    >>> lq = index_proposal(Dens(), {"a": np.array([[-3.0, -0.5, 0.0, 2.0]])},
+    ...                     np.zeros((1, 4)), hyper, seed=0)
+    >>> np.round(np.exp(lq), 3)
+    array([[0.03 , 0.416, 0.469, 0.085]])
+    """
+    S, n = lp1.shape
+    rng = np.random.default_rng(curve_seed(seed, "__index_proposal__"))
+    n_hyper = hyper[f"mu_{dens.pooled[0]}"].size
+    pick = rng.choice(n_hyper, size=min(k, n_hyper), replace=False)
+    mu = np.stack([hyper[f"mu_{p}"].ravel()[pick] for p in dens.pooled])[:, :, None]
+    sd = np.stack([hyper[f"sigma_{p}"].ravel()[pick] for p in dens.pooled])[:, :, None]
+    out = np.empty((S, n))
+    for lo in range(0, S, _HINT_CHUNK):
+        rows = slice(lo, min(lo + _HINT_CHUNK, S))
+        theta = np.stack([pools[p][rows].ravel() for p in dens.pooled])  # (J, curves x n)
+        lp = dens.population(np.broadcast_to(theta[:, None], (len(theta), len(pick),
+                                                                theta.shape[1])), mu, sd)
+        ppd = np.logaddexp.reduce(lp.sum(axis=0), axis=0) - np.log(len(pick))
+        out[rows] = ppd.reshape(-1, n) - lp1[rows]
+    out = np.nan_to_num(out, nan=-np.inf, posinf=-np.inf)
+    out -= np.logaddexp.reduce(out, axis=1, keepdims=True)
+    return np.logaddexp(np.log1p(-defensive) + out, np.log(defensive / n))
 
 
 #: Largest Pareto k-hat of a near pool's weights (fitted population predictive x likelihood
@@ -1634,9 +1726,9 @@ NEAR_POOL_ROUNDS = 2
 def _near_pools(model_cls: Any, md: Any, config: Any, sampler: CurveSampler,
                 curves: tuple[list[np.ndarray], list[str]], s1: StageOne, diag: Any,
                 fb: Fallback, light: np.ndarray, probe: StageTwo
-                ) -> tuple[dict[str, np.ndarray], np.ndarray | None, np.ndarray]:
+                ) -> tuple[dict[str, np.ndarray], np.ndarray | None, np.ndarray, StageTwo]:
     """Each curve's pool of draws for the population step, the log weight terms of the draws
-    not from stage 1 (``None`` if none), and each pool's ESS.
+    not from stage 1 (``None`` if none), each pool's ESS and the last probe.
 
     A curve whose pooled posterior, in the ``probe`` of the population step, rests on fewer
     than ``config.ess_min`` effective stage-1 draws (:func:`pool_ess`) gets a pool of C x D
@@ -1656,7 +1748,8 @@ def _near_pools(model_cls: Any, md: Any, config: Any, sampler: CurveSampler,
     t0, counts = time.perf_counter(), []
     for r in range(NEAR_POOL_ROUNDS):
         if r:
-            probe = _stage_two_on(model_cls, md, config, pools, s1, fb, light, extra, probe=True)
+            probe = _stage_two_on(model_cls, md, config, pools, s1, fb, light, extra,
+                                  probe=True, hint=probe)
         pool = pool_ess(probe.index, C * D, ess1)
         low = np.flatnonzero(plain & (pool < float(config.ess_min)))
         if not len(low):
@@ -1676,7 +1769,7 @@ def _near_pools(model_cls: Any, md: Any, config: Any, sampler: CurveSampler,
             f"k-hat of their weights < {NEAR_POOL_KHAT_MAX:g})"
             + "".join(f"; round {i + 2}: {t} of {n} (smallest {m:.0f})"
                       for i, (t, n, m) in enumerate(counts[1:])) + ".")
-    return pools, extra if extra.any() else None, ess1
+    return pools, extra if extra.any() else None, ess1, probe
 
 
 def _near_round(model_cls: Any, md: Any, sampler: CurveSampler,
@@ -1734,13 +1827,14 @@ def _near_khat(model_cls: Any, md: Any, hyper: dict[str, np.ndarray],
     return float(np.nan_to_num(np.asarray(k, float), nan=np.inf)), float(1.0 / np.sum(w ** 2))
 
 
-def stage_two_notes(ess: dict[str, float], thin: int, draws: int, target: float
-                    ) -> list[str]:
+def stage_two_notes(ess: dict[str, float], thin: int, draws: int, target: float,
+                    khat: float = np.nan) -> list[str]:
     """The fit's notes on its population chain: how much longer it ran (``thin`` > 1, thinned
-    back to ``draws`` per chain), and, when the smallest bulk ESS of the population parameters
-    (``ess``, :attr:`StageTwo.ess`) is still below ``target`` after every extension, that ESS
-    and where: the population's numbers are then less certain than the curves', whose own
-    diagnostics are separate.
+    back to ``draws`` per chain) or that its draws came from the collapsed step (``khat``, the
+    proposal's Pareto k-hat, not NaN), and, when the smallest bulk ESS of the population
+    parameters (``ess``, :attr:`StageTwo.ess`) is still below ``target``, that ESS and where:
+    the population's numbers are then less certain than the curves', whose own diagnostics are
+    separate.
 
     Examples
     --------
@@ -1749,15 +1843,22 @@ def stage_two_notes(ess: dict[str, float], thin: int, draws: int, target: float
     >>> notes = stage_two_notes({"mu_x0": 1900.0, "sigma_x0": 5.0}, 8, 500, 400.0)
     >>> len(notes), "still below 400: 5 for sigma_x0" in notes[1]
     (2, True)
+    >>> stage_two_notes({"mu_x0": 1900.0, "sigma_x0": 900.0}, 1, 500, 400.0, khat=0.21)[0][:60]
+    'The population chain mixed slowly (bulk ESS below 400): its '
     """
     notes: list[str] = []
+    if not np.isnan(khat):
+        notes.append(f"The population chain mixed slowly (bulk ESS below {target:.0f}): its "
+                     "hyperparameters were drawn with the curves' draw indices summed out "
+                     "(independence Metropolis from a Student-t fitted to the chain, Pareto "
+                     f"k-hat {khat:.2f}), each with exact index draws.")
     if thin > 1:
         notes.append(f"The population chain mixed slowly (bulk ESS below {target:.0f}): "
                      f"it ran {thin} times as long, thinned to {draws} draws per chain.")
     worst = min(ess, key=ess.get) if ess else None  # none: nothing pooled
     if worst is not None and ess[worst] < target:
         notes.append(f"The population chain's smallest bulk ESS is still below {target:.0f}: "
-                     f"{ess[worst]:.0f} for {worst} after every extension. The population's "
+                     f"{ess[worst]:.0f} for {worst}. The population's "
                      "numbers (mu_*, sigma_*) are less certain than that target; each curve's "
                      "own diagnostics are separate.")
     return notes
