@@ -98,24 +98,27 @@ def test_slowly_mixing_population_chain_is_extended(monkeypatch) -> None:
     smallest bulk ESS 40 of 200 kept draws). With ``ess_min`` and the collapsed step refused
     (k-hat bound -inf), the chain runs longer (``thin`` > 1) and the smallest bulk ESS of the
     kept hyperparameters is higher (measured 100; asserted > 1.5x), from the same seed."""
-    import arviz as az
-    import xarray as xr
-
     from emergence import collapsed
     from emergence.engine import run_stage_two
 
     dens, draws = _pinned_population()
 
-    def min_ess(s2):
-        return min(float(az.ess(xr.DataArray(np.log(v) if k.startswith("sigma") else v,
-                                             dims=("chain", "draw"))))
-                   for k, v in s2.hyper.items())
-
     plain = run_stage_two(dens, draws, chains=2, draws=100, seed=3)
     monkeypatch.setattr(collapsed, "KHAT_MAX", -np.inf)  # the collapsed step refused
     longer = run_stage_two(dens, draws, chains=2, draws=100, seed=3, ess_min=150)
     assert plain.thin == 1 and longer.thin > 1 and np.isnan(longer.collapsed_khat)
-    assert min_ess(longer) > 1.5 * min_ess(plain)
+    assert _min_hyper_ess(longer) > 1.5 * _min_hyper_ess(plain)
+
+
+def _min_hyper_ess(s2) -> float:
+    """Smallest bulk ESS (arviz) of a population step's hyperparameters, sigma on its log
+    scale."""
+    import arviz as az
+    import xarray as xr
+
+    return min(float(az.ess(xr.DataArray(np.log(v) if k.startswith("sigma") else v,
+                                         dims=("chain", "draw"))))
+               for k, v in s2.hyper.items())
 
 
 def _pinned_population(n_curves: int = 5, spread: float = 0.1, n: int = 400):
@@ -138,24 +141,17 @@ def _pinned_population(n_curves: int = 5, spread: float = 0.1, n: int = 400):
 def test_slowly_mixing_population_chain_takes_collapsed_draws() -> None:
     """Where the chain mixes slowly (:func:`_pinned_population`), the hyperparameters are
     drawn with the indices summed out (emergence.collapsed): the proposal covers the target
-    (k-hat < 0.7), the smallest bulk ESS is at least twice the plain chain's, every index
-    update is an exact draw (acceptance 1) and the chain is not extended."""
-    import arviz as az
-    import xarray as xr
-
+    (k-hat < 0.7), the smallest bulk ESS is at least twice the plain chain's (measured 28
+    against 12 of 200 draws, k-hat -0.14), every index update is an exact draw (acceptance 1)
+    and the chain is not extended."""
     from emergence.engine import run_stage_two
 
     dens, draws = _pinned_population()
 
-    def min_ess(s2):
-        return min(float(az.ess(xr.DataArray(np.log(v) if k.startswith("sigma") else v,
-                                             dims=("chain", "draw"))))
-                   for k, v in s2.hyper.items())
-
     plain = run_stage_two(dens, draws, chains=2, draws=100, seed=3)
     col = run_stage_two(dens, draws, chains=2, draws=100, seed=3, ess_min=150)
     assert col.collapsed_khat < 0.7 and col.thin == 1
-    assert min_ess(col) > 2 * min_ess(plain)
+    assert _min_hyper_ess(col) > 2 * _min_hyper_ess(plain)
     np.testing.assert_array_equal(col.accept_index, 1.0)
 
 
