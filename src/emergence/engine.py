@@ -1371,9 +1371,9 @@ def _stage_two_iteration(pop: Callable, hyp: Callable, chains: int, carry: tuple
                          it: Any, adapt: Any, first: Any) -> tuple:
     """One iteration of a group of chains (``first`` the first of them, of ``chains``):
     HYPER_STEPS random-walk updates of every parameter's (mu, log sigma), then
-    INDEX_PROPOSALS independent proposals (from ``LQ``) of each curve's stage-1 draw index. Random numbers
-    are drawn for all ``chains`` and the group takes its own rows, so a chain's draws do not
-    depend on how the chains are grouped.
+    INDEX_PROPOSALS independent proposals (from ``LQ``) of each curve's stage-1 draw index.
+    Random numbers are drawn for all ``chains`` and the group takes its own rows, so a
+    chain's draws do not depend on how the chains are grouped.
 
     ``data`` = (``TL`` (S, n, J + 1): the stage-1 draws of the J pooled parameters and, last,
     their stage-1 prior log density; ``mask`` (S,) 1 for real curves; ``n`` the number of real
