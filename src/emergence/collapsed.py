@@ -155,14 +155,6 @@ def _occurrence(kept: np.ndarray) -> np.ndarray:
     return pos - start
 
 
-def _khat(lw: np.ndarray) -> float:
-    """Pareto k-hat of the importance weights ``exp(lw)`` (arviz-stats; inf when undefined)."""
-    from arviz_stats.base.array import array_stats
-
-    k = array_stats.pareto_khat(lw.ravel()[None], log_weights=True, tail="right")
-    return float(np.nan_to_num(np.asarray(k, float), nan=np.inf))
-
-
 def _evaluate(dens: Any, data: tuple, hs: np.ndarray, u: np.ndarray,
               groups: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Log target (C, m) and index draws (C, m, sets, curves) of the proposed states ``hs``
@@ -197,7 +189,7 @@ def collapsed_draws(dens: Any, data: tuple, hh: np.ndarray, draws: int, seed: in
     the target: the caller keeps its chain). ``data`` is the chain's padded data
     (:func:`emergence.engine._stage_two_start`); the chains run in ``groups`` on threads (the
     draws do not depend on the grouping)."""
-    from .engine import curve_seed, hyper_ess
+    from .engine import curve_seed, hyper_ess, pareto_khat
 
     J, C, Sp = hh.shape[1], hh.shape[2], data[0].shape[0]
     rng = np.random.default_rng(curve_seed(seed, "__collapsed__"))
@@ -217,7 +209,7 @@ def collapsed_draws(dens: Any, data: tuple, hh: np.ndarray, draws: int, seed: in
         lp[:, lo:hi], picks[:, lo:hi] = _evaluate(
             dens, data, hs[:, lo:hi], rng.uniform(size=(C, hi - lo, INDEX_SETS, Sp)), groups)
         lw[:, lo:hi] = lp[:, lo:hi] - q.logpdf(hs[:, lo:hi].reshape(-1, 2 * J)).reshape(C, -1)
-        khat = _khat(lw[:, lo:hi])
+        khat = pareto_khat(lw[:, lo:hi])
         if khat >= KHAT_MAX:
             return None
         state, accept = _imh(lw[:, :hi], log_u, restart)

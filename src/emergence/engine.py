@@ -1698,16 +1698,11 @@ def index_proposal(dens: Any, pools: dict[str, np.ndarray], lp1: np.ndarray,
     rng = np.random.default_rng(curve_seed(seed, "__index_proposal__"))
     n_hyper = hyper[f"mu_{dens.pooled[0]}"].size
     pick = rng.choice(n_hyper, size=min(k, n_hyper), replace=False)
-    mu = np.stack([hyper[f"mu_{p}"].ravel()[pick] for p in dens.pooled])[:, :, None]
-    sd = np.stack([hyper[f"sigma_{p}"].ravel()[pick] for p in dens.pooled])[:, :, None]
     out = np.empty((S, n))
     for lo in range(0, S, _HINT_CHUNK):
         rows = slice(lo, min(lo + _HINT_CHUNK, S))
         theta = np.stack([pools[p][rows].ravel() for p in dens.pooled])  # (J, curves x n)
-        lp = dens.population(np.broadcast_to(theta[:, None], (len(theta), len(pick),
-                                                                theta.shape[1])), mu, sd)
-        ppd = np.logaddexp.reduce(lp.sum(axis=0), axis=0) - np.log(len(pick))
-        out[rows] = ppd.reshape(-1, n) - lp1[rows]
+        out[rows] = _predictive_logp(dens, hyper, theta, pick).reshape(-1, n) - lp1[rows]
     out = np.nan_to_num(out, nan=-np.inf, posinf=-np.inf)
     out -= np.logaddexp.reduce(out, axis=1, keepdims=True)
     return np.logaddexp(np.log1p(-defensive) + out, np.log(defensive / n))
@@ -1805,26 +1800,43 @@ def _near_khat(model_cls: Any, md: Any, hyper: dict[str, np.ndarray],
     population predictive of the pooled parameters (mixed over ``n_dens`` hyperparameter
     draws; these weights only decide whether a curve keeps the pool) over their stage-1
     prior, times the draws' stage-1 weights ``lw_stage1`` (full density over proposal)."""
-    from arviz_stats.base.array import array_stats  # the numpy layer, no xarray per call
-
     from .models.base import population_densities
 
     dens = population_densities(model_cls, md)
     rng = np.random.default_rng(11)
-    n_hyper = hyper[f"mu_{dens.pooled[0]}"].size
-    pick = rng.integers(n_hyper, size=n_dens)
-    mu = np.stack([hyper[f"mu_{k}"].ravel()[pick] for k in dens.pooled])[:, :, None]
-    sd = np.stack([hyper[f"sigma_{k}"].ravel()[pick] for k in dens.pooled])[:, :, None]
+    pick = rng.integers(hyper[f"mu_{dens.pooled[0]}"].size, size=n_dens)
     theta = np.stack([vals[k] for k in dens.pooled])
-    lp = dens.population(np.broadcast_to(theta[:, None, :], (len(theta), n_dens,
-                                                               theta.shape[1])), mu, sd)
-    ppd = np.logaddexp.reduce(lp.sum(axis=0), axis=0) - np.log(n_dens)  # joint, all pooled
-    lw = np.asarray(lw_stage1, float) + ppd
+    lw = np.asarray(lw_stage1, float) + _predictive_logp(dens, hyper, theta, pick)
     lw -= sum(dens.stage1(k, vals[k][None])[0] for k in dens.pooled)
-    k = array_stats.pareto_khat(lw[None], log_weights=True, tail="right")
     w = np.exp(lw - lw.max())
     w /= w.sum()
-    return float(np.nan_to_num(np.asarray(k, float), nan=np.inf)), float(1.0 / np.sum(w ** 2))
+    return pareto_khat(lw), float(1.0 / np.sum(w ** 2))
+
+
+def _predictive_logp(dens: Any, hyper: dict[str, np.ndarray], theta: np.ndarray,
+                     pick: np.ndarray) -> np.ndarray:
+    """Log population predictive of ``theta`` (pooled parameters, B points: (J, B)), joint
+    over the pooled parameters and mixed over the hyperparameter draws ``pick`` (indices into
+    the flattened draws of ``hyper``): (B,)."""
+    mu = np.stack([hyper[f"mu_{k}"].ravel()[pick] for k in dens.pooled])[:, :, None]
+    sd = np.stack([hyper[f"sigma_{k}"].ravel()[pick] for k in dens.pooled])[:, :, None]
+    lp = dens.population(np.broadcast_to(theta[:, None, :], (len(theta), len(pick),
+                                                               theta.shape[1])), mu, sd)
+    return np.logaddexp.reduce(lp.sum(axis=0), axis=0) - np.log(len(pick))
+
+
+def pareto_khat(lw: np.ndarray) -> float:
+    """Pareto k-hat of the importance weights ``exp(lw)`` (any shape, one sample; arviz-stats'
+    numpy layer, no xarray per call); inf when undefined.
+
+    >>> import numpy as np
+    >>> bool(pareto_khat(np.random.default_rng(0).normal(size=2000) * 0.1) < 0.5)
+    True
+    """
+    from arviz_stats.base.array import array_stats
+
+    k = array_stats.pareto_khat(np.ravel(lw)[None], log_weights=True, tail="right")
+    return float(np.nan_to_num(np.asarray(k, float), nan=np.inf))
 
 
 def stage_two_notes(ess: dict[str, float], thin: int, draws: int, target: float,
