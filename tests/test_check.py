@@ -225,6 +225,31 @@ def test_preferred_smooth_model_decides_only_without_conflict(p_sharp, n_in, ver
     assert ("sharp_vs_smooth_model" in rec["reasons"]) == (p_sharp > 0.9)
 
 
+def test_the_width_message_gives_the_probability_the_call_used():
+    """The call uses the model-averaged P(sharp); its message gives that number, the stacking
+    weights and the sigmoid's own P(sharp) (shown in the curve panels). The numbers are the
+    demo's arithmetic_3da | GPT-Neo/J (session 22): sigmoid 0.962, averaged 0.018. Until then
+    the message said "exceeds 1 decade with probability 0.98" with nothing else, next to a
+    panel showing P(sharp) 0.96; a width_uncertain message showed the sigmoid's P(sharp)
+    while the call used the averaged one."""
+    from emergence.check import _verdict
+    from emergence.config import make_config
+
+    weights = {"sigmoid": 1.5e-6, "powerlaw": 0.99997, "loglinear": 2.4e-5}
+    row = _row(p_sharp=0.962, p_sharp_avg=0.018, preferred="indistinguishable",
+               weights=weights)
+    rec = _verdict(row, None, make_config(), None, None)
+    msg = rec["messages"][rec["reasons"].index("smooth_width")]
+    assert "probability 0.98 (model-averaged" in msg
+    assert "powerlaw 1.00" in msg and "the sigmoid alone: 0.96" in msg
+    rec = _verdict(_row(p_sharp=0.962, p_sharp_avg=0.5, preferred="indistinguishable",
+                        weights=weights), None, make_config(), None, None)
+    msg = rec["messages"][rec["reasons"].index("width_uncertain")]
+    assert msg.startswith("the data do not settle the width: P(sharp) = 0.50 (model-averaged")
+    rec = _verdict(_row(p_sharp=0.05), None, make_config(), None, None)  # no comparison
+    assert rec["messages"][rec["reasons"].index("smooth_width")].endswith("probability 0.95")
+
+
 @pytest.mark.parametrize("p_sharp, pool, verdict, flagged", [
     (0.9765, 36.0, "undetermined", True),  # ObsScaling arithmetic_3da GPT-Neo/J's numbers
     (0.9765, 5000.0, "emergent", False),  # the same share of many effective draws

@@ -51,11 +51,11 @@ VERDICTS = ("emergent", "smooth", "metric-induced", "undetermined")
 #: Reason codes and the sentence shown to people (formatted with the record's numbers).
 REASONS: dict[str, str] = {
     "sharp": "the width of the rise is below {sharp_width:g} decade(s) with probability "
-             "{p_sharp:.2f}",
+             "{p_call:.2f}{avg_note}",
     "smooth_width": "the width of the rise exceeds {sharp_width:g} decade(s) with probability "
-                    "{p_smooth:.2f}",
-    "width_uncertain": "the data do not settle the width: P(sharp) = {p_sharp:.2f} (needs > 0.9 "
-                       "for emergent, < 0.1 for smooth)",
+                    "{p_smooth:.2f}{avg_note}",
+    "width_uncertain": "the data do not settle the width: P(sharp) = {p_call:.2f}{avg_note} "
+                       "(needs > 0.9 for emergent, < 0.1 for smooth)",
     "too_sparse": "only {n_scales} distinct scales were tested; at least 4 are needed for a "
                   "verdict",
     "diagnostics_failed": "this curve's MCMC diagnostics failed ({diag}) even after it was "
@@ -908,11 +908,32 @@ def _sensitivity_evidence(r: pd.Series, p: float, reasons: list[str],
         ctx["p_sharp_nopool"] = float(nopool)
 
 
+def _average_note(r: Any) -> str:
+    """Where the sharpness call's P(sharp) comes from, when it is model-averaged: the stacking
+    weights and the sigmoid's own P(sharp) (the curve panels and ``p_sharp`` show the latter);
+    empty when the comparison did not run.
+
+    Examples
+    --------
+    >>> _average_note({"p_sharp": 0.96, "weights": {"sigmoid": 0.0, "powerlaw": 1.0}})
+    ' (model-averaged with stacking weights sigmoid 0.00, powerlaw 1.00; the sigmoid alone: 0.96)'
+    >>> _average_note({"p_sharp": 0.96})
+    ''
+    """
+    weights = r.get("weights", None)
+    if not isinstance(weights, dict) or not weights:
+        return ""
+    shown = ", ".join(f"{k} {float(v):.2f}" for k, v in weights.items())
+    return (f" (model-averaged with stacking weights {shown}; the sigmoid alone: "
+            f"{float(r['p_sharp']):.2f})")
+
+
 def _sharpness(r: pd.Series, reasons: list[str], ctx: dict[str, Any]) -> str:
     """The sharpness call (model-averaged P(sharp) when the comparison ran) and its codes."""
     p_avg = r.get("p_sharp_avg", np.nan)
     p_eff = float(p_avg) if p_avg == p_avg and p_avg is not None else float(r["p_sharp"])
-    ctx["p_sharp_avg"] = p_eff
+    ctx["p_sharp_avg"] = ctx["p_call"] = p_eff
+    ctx["avg_note"] = _average_note(r)
     preferred = r.get("preferred", None)
     if isinstance(preferred, str) and preferred not in ("indistinguishable", ""):
         ctx["preferred"] = preferred
