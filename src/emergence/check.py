@@ -51,10 +51,10 @@ VERDICTS = ("emergent", "smooth", "metric-induced", "undetermined")
 #: Reason codes and the sentence shown to people (formatted with the record's numbers).
 REASONS: dict[str, str] = {
     "sharp": "the width of the rise is below {sharp_width:g} decade(s) with probability "
-             "{p_call:.2f}{avg_note}",
+             "{p_sharp_avg:.2f}{avg_note}",
     "smooth_width": "the width of the rise exceeds {sharp_width:g} decade(s) with probability "
                     "{p_smooth:.2f}{avg_note}",
-    "width_uncertain": "the data do not settle the width: P(sharp) = {p_call:.2f}{avg_note} "
+    "width_uncertain": "the data do not settle the width: P(sharp) = {p_sharp_avg:.2f}{avg_note} "
                        "(needs > 0.9 for emergent, < 0.1 for smooth)",
     "too_sparse": "only {n_scales} distinct scales were tested; at least 4 are needed for a "
                   "verdict",
@@ -932,7 +932,7 @@ def _sharpness(r: pd.Series, reasons: list[str], ctx: dict[str, Any]) -> str:
     """The sharpness call (model-averaged P(sharp) when the comparison ran) and its codes."""
     p_avg = r.get("p_sharp_avg", np.nan)
     p_eff = float(p_avg) if p_avg == p_avg and p_avg is not None else float(r["p_sharp"])
-    ctx["p_sharp_avg"] = ctx["p_call"] = p_eff
+    ctx["p_sharp_avg"] = p_eff
     ctx["avg_note"] = _average_note(r)
     preferred = r.get("preferred", None)
     if isinstance(preferred, str) and preferred not in ("indistinguishable", ""):

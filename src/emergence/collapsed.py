@@ -23,7 +23,6 @@ parameters population densities).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -67,7 +66,7 @@ def _programs(dens: Any) -> Any:
     the indices summed out and ``u.shape[1]`` index draws per curve given it (from the
     uniforms ``u[b]`` (:data:`INDEX_SETS`, curves)); compiled once per population
     (``dens.key``)."""
-    from .engine import _jax, _persistent
+    from .engine import _jax, _persistent, invert_cdf, pool_weight
 
     if dens.key not in _PROGRAMS:
         jax = _jax()
@@ -79,16 +78,15 @@ def _programs(dens: Any) -> Any:
             J, (Sp, n_pad) = TL.shape[2] - 1, TL.shape[:2]
             theta = jnp.moveaxis(TL[..., :J], -1, 0)  # (J, Sp, n_pad)
             mu = jnp.broadcast_to(h[:, None, None, 0], (J, Sp, 1))
-            sd = jnp.broadcast_to(jnp.exp(h[:, None, None, 1]), (J, Sp, 1))
-            lw = pop(theta, mu, sd).sum(0) - TL[..., J]
+            log_sd = jnp.broadcast_to(h[:, None, None, 1], (J, Sp, 1))
+            lw = pool_weight(pop, theta, mu, log_sd, TL[..., J])
             lw = jnp.where(jnp.arange(n_pad) < n, jnp.nan_to_num(lw, nan=-jnp.inf), -jnp.inf)
             top = jnp.max(lw, axis=1, keepdims=True)
             top = jnp.where(jnp.isfinite(top), top, 0.0)
             cdf = jnp.cumsum(jnp.exp(lw - top), axis=1)
             lz = jnp.where(mask > 0, jnp.log(cdf[:, -1]) + top[:, 0] - jnp.log(n), 0.0)
             lp = lz.sum() + hyp(h[:, :1], jnp.exp(h[:, 1:]), ctx).sum() + h[:, 1].sum()
-            pick = jax.vmap(partial(jnp.searchsorted, side="right"))(cdf, u.T * cdf[:, -1:])
-            return jnp.nan_to_num(lp, nan=-jnp.inf), jnp.minimum(pick.T, n - 1)
+            return jnp.nan_to_num(lp, nan=-jnp.inf), invert_cdf(cdf, u, n)
 
         def step(hs: Any, u: Any, data: tuple) -> tuple[Any, Any]:
             return jax.lax.map(lambda a: one(a[0], a[1], data), (hs, u))

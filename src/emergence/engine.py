@@ -1367,6 +1367,24 @@ def _stage_two_programs(dens: Any, chains: int) -> tuple[Callable, Callable]:
     return cache[chains]
 
 
+def pool_weight(pop: Callable, theta: Any, mu: Any, log_sd: Any, lp1: Any) -> Any:
+    """Log weight of pool draws ``theta`` (J, ...) in the population step: their population
+    density (``mu``, ``exp(log_sd)``, broadcast against ``theta``) summed over the J pooled
+    parameters, over their stage-1 term ``lp1``. The Metropolis-within-Gibbs chain and the
+    collapsed step (:mod:`emergence.collapsed`) weigh draws with it."""
+    return pop(theta, mu, _jax().numpy.exp(log_sd)).sum(0) - lp1
+
+
+def invert_cdf(cdf: Any, u: Any, n: Any) -> Any:
+    """Indices (k, S) drawn by inverting each curve's cumulative weights ``cdf`` (S, n_pad;
+    normalised or not: the uniforms ``u`` (k, S) are scaled by its last column), never past
+    the ``n`` real draws. The index updates and the collapsed step's index draws use it."""
+    jax = _jax()
+    jnp = jax.numpy
+    at = u.T * cdf[:, -1:]
+    return jnp.minimum(jax.vmap(partial(jnp.searchsorted, side="right"))(cdf, at).T, n - 1)
+
+
 def _stage_two_iteration(pop: Callable, hyp: Callable, chains: int, carry: tuple, data: tuple,
                          it: Any, adapt: Any, first: Any) -> tuple:
     """One iteration of a group of chains (``first`` the first of them, of ``chains``):
@@ -1397,7 +1415,7 @@ def _stage_two_iteration(pop: Callable, hyp: Callable, chains: int, carry: tuple
         return jnp.moveaxis(g[..., :J], -1, 0), g[..., J]
 
     def weight(theta: Any, lp: Any, hh: Any) -> Any:  # (C, S) population minus stage-1 prior
-        return pop(theta, hh[:, :, :1], jnp.exp(hh[:, :, 1:])).sum(0) - lp
+        return pool_weight(pop, theta, hh[:, :, :1], hh[:, :, 1:], lp)
 
     # the current indices' draws, gathered once: the hyperparameter steps do not move them
     theta, lp_cur = gather(carry[1])
@@ -1421,7 +1439,7 @@ def _stage_two_iteration(pop: Callable, hyp: Callable, chains: int, carry: tuple
         (k, ix, hh, hp, step, acc), r_old = c  # r: weight over proposal probability
         k, k1, k2 = jax.random.split(k, 3)
         u = mine(jax.random.uniform, k1, (chains, Sp), 0)
-        new = jnp.minimum(jax.vmap(partial(jnp.searchsorted, side="right"))(CDF, u.T).T, n - 1)
+        new = invert_cdf(CDF, u, n)
         r_new = weight(*gather(new), hh) - LQ[cols, new]
         take = (jnp.log(mine(jax.random.uniform, k2, (chains, Sp), 0))
                 < jnp.nan_to_num(r_new - r_old, nan=-jnp.inf))
